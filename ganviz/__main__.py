@@ -1,0 +1,5 @@
+import sys
+
+from ganviz.cli import main
+
+sys.exit(main())

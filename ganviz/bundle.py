@@ -1,0 +1,152 @@
+"""The run bundle: one folder per trained generator, all the dashboard needs, no retraining.
+
+  config.json                   GANConfig + variant, data set id and fingerprint, versions, timing
+  generator.weights.h5          weights only (never a pickled model, never custom code)
+  discriminator.weights.h5
+  history.npz                   per-step metrics (float32 arrays, no pickles)
+  timeline.npz                  probe z and probe samples at log-spaced steps (uint8)
+
+Written atomically (temporary folder, then rename); `load_bundle` validates every part.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganviz.config import GANConfig
+from ganviz.training import METRICS, GAN, Trainer
+
+FILES = ("config.json", "generator.weights.h5", "discriminator.weights.h5", "history.npz", "timeline.npz")
+FORMAT = 1
+
+
+class BundleError(ValueError):
+    """A folder that is not a valid ganviz bundle; the message says which part and why."""
+
+
+@dataclass
+class Bundle:
+    path: Path
+    config: GANConfig
+    meta: dict
+    history: dict[str, np.ndarray]
+    timeline_steps: np.ndarray  # (T,)
+    timeline: np.ndarray  # (T, probe, 28, 28) uint8
+    probe_z: np.ndarray  # (probe, z_dim)
+
+    @property
+    def variant(self) -> str:
+        return self.config.variant
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def gan(self) -> GAN:
+        """Rebuild the models from the config and load the stored weights."""
+        gan = GAN(self.config, self.variant)
+        try:
+            gan.generator.load_weights(str(self.path / "generator.weights.h5"))
+            gan.discriminator.load_weights(str(self.path / "discriminator.weights.h5"))
+        except Exception as exc:  # h5py/Keras raise many types for damaged or mismatched files
+            raise BundleError(f"{self.path}: weights do not match the config's models ({exc})") from None
+        return gan
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "tensorflow": tf.__version__, "keras": keras.__version__}
+
+
+def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerprint: str) -> list[Path]:
+    """Write one bundle per trained variant under out_dir, named after the variant."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for variant, gan in trainer.gans.items():
+        meta = {"format": FORMAT, "config": gan.config.to_dict(), "data_fingerprint": dataset_fingerprint,
+                "n_train_images": int(len(trainer.images)), "steps_done": trainer.step,
+                "status": trainer.status, "wall_time_s": round(trainer.wall_time, 3),
+                "steps_per_s": round(trainer.steps_per_s, 4), "trained_together": list(trainer.variants),
+                "versions": _versions()}
+        target = out / variant
+        tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=out))
+        try:
+            (tmp / "config.json").write_text(json.dumps(meta, indent=2))
+            gan.generator.save_weights(str(tmp / "generator.weights.h5"))
+            gan.discriminator.save_weights(str(tmp / "discriminator.weights.h5"))
+            np.savez_compressed(tmp / "history.npz",
+                                **{m: np.asarray(trainer.history[variant][m], np.float32) for m in METRICS})
+            np.savez_compressed(tmp / "timeline.npz", steps=np.asarray(trainer.recorded_steps, np.int64),
+                                images=np.stack(trainer.timeline[variant]), probe_z=trainer.probe)
+            _replace_dir(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        paths.append(target)
+    return paths
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Swap a finished folder into place; a reader never sees a half-written bundle."""
+    old = dst.with_name(f".{dst.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(src, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise BundleError(f"{path}: missing arrays {', '.join(missing)}")
+            return {k: npz[k] for k in keys}
+    except BundleError:
+        raise
+    except Exception as exc:
+        raise BundleError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Read and validate a bundle folder (weights are loaded on demand by `Bundle.gan`)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: not a folder; a bundle is a folder holding {', '.join(FILES)}")
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+        raise BundleError(f"{path}: not a ganviz bundle, missing {', '.join(missing)}")
+    try:
+        meta = json.loads((path / "config.json").read_text())
+        config = GANConfig.from_dict(meta["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}/config.json: invalid ({exc})") from None
+    history = _load_npz(path / "history.npz", METRICS)
+    tl = _load_npz(path / "timeline.npz", ("steps", "images", "probe_z"))
+    images, steps, z = tl["images"], tl["steps"], tl["probe_z"]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2:] != config.image_shape[:2] \
+            or len(images) != len(steps) or z.shape != (images.shape[1], config.z_dim):
+        raise BundleError(f"{path}/timeline.npz: arrays have unexpected shapes or types")
+    if len({len(v) for v in history.values()}) != 1:
+        raise BundleError(f"{path}/history.npz: metric arrays differ in length")
+    return Bundle(path, config, meta, history, steps, images, z.astype(np.float32))
+
+
+def find_bundles(root: str | os.PathLike) -> list[Path]:
+    """Every bundle folder under root (sorted), skipping hidden temporaries."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent for p in root.rglob("config.json")
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts)
+                  and all((p.parent / f).is_file() for f in FILES))

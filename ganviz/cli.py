@@ -1,0 +1,160 @@
+"""Command line: `python -m ganviz {train,sample,pretrain} ...`.
+
+Bad input exits with code 2 and one line on stderr, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ganviz.config import VARIANTS, GANConfig
+
+PRETRAINED_RUNS = (  # (dataset spec, seed): what `pretrain` regenerates under pretrained/
+    ("doodles:camel", 0), ("fashion-mnist", 0), ("doodles:camel", 1), ("doodles:camel", 2),
+)
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; we want one line
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1")
+    return value
+
+
+def _format_eta(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "--:--"
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def progress_line(trainer) -> str:
+    """One status line for a running trainer: step, latest losses, images/s, ETA."""
+    parts = [f"step {trainer.step}/{trainer.config.steps}"]
+    for v, h in trainer.history.items():
+        if h["d_loss"]:
+            parts.append(f"{v}: D {h['d_loss'][-1]:.3f} G {h['g_loss'][-1]:.3f}")
+    parts.append(f"{trainer.images_per_s:.0f} img/s")
+    parts.append(f"ETA {_format_eta(trainer.eta_s)}")
+    return " | ".join(parts)
+
+
+def _print_progress(trainer) -> None:
+    done = trainer.step / trainer.config.steps
+    bar = "#" * int(24 * done) + "-" * (24 - int(24 * done))
+    end = "\n" if trainer.step == trainer.config.steps else ""
+    print(f"\r[{bar}] {progress_line(trainer)}", end=end, file=sys.stderr, flush=True)
+
+
+def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False) -> list[Path]:
+    """Load data, train the variants in lockstep, save one bundle per variant."""
+    from ganviz import data
+    from ganviz.bundle import save_bundles
+    from ganviz.training import Trainer
+
+    dataset = data.load(config.dataset)
+    trainer = Trainer(config, dataset.images, variants, on_step=None if quiet else _print_progress)
+    trainer.run()
+    return save_bundles(trainer, out, dataset.fingerprint)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    variants = VARIANTS if args.variant == "both" else (args.variant,)
+    config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
+                       d_lr=args.d_lr, g_lr=args.g_lr, variant=variants[0], fused_step=args.fused)
+    for path in train_run(config, variants, Path(args.out)):
+        print(path)
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ganviz.bundle import load_bundle
+    from ganviz.images import grid, save_png
+
+    bundle = load_bundle(args.bundle)
+    z = np.random.default_rng(args.seed).standard_normal((args.n, bundle.config.z_dim)).astype(np.float32)
+    save_png(grid(bundle.gan().sample(z), scale=args.scale), args.out)
+    print(args.out)
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    config = GANConfig()
+    for spec, seed in PRETRAINED_RUNS:
+        out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
+        t0 = time.time()
+        train_run(config.replace(dataset=spec, seed=seed, steps=args.steps), VARIANTS, out)
+        print(f"{out}: {time.time() - t0:.0f} s", flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m ganviz", description="Compare UpSampling2D+Conv2D with Conv2DTranspose "
+                "generators of the book's first GAN.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = GANConfig()
+
+    t = sub.add_parser("train", help="train one or both generator variants and write bundles")
+    t.add_argument("--variant", choices=(*VARIANTS, "both"), default="both")
+    t.add_argument("--steps", type=_positive, default=d.steps)
+    t.add_argument("--batch", type=_positive, default=d.batch_size)
+    t.add_argument("--dataset", default=d.dataset, help="doodles[:CLASS[:N]], fashion-mnist, FILE.npy or IDX file")
+    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--d-lr", type=_rate, default=d.d_lr)
+    t.add_argument("--g-lr", type=_rate, default=d.g_lr)
+    t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
+    t.add_argument("--out", required=True, help="folder for the bundles (one subfolder per variant)")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")
+    s.add_argument("bundle")
+    s.add_argument("--n", type=_positive, default=16)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--scale", type=_positive, default=4, help="nearest-neighbour enlargement")
+    s.add_argument("--out", default="samples.png")
+    s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("pretrain", help="regenerate the bundles in pretrained/ (book recipe, several seeds)")
+    r.add_argument("--out", default="pretrained")
+    r.add_argument("--steps", type=_positive, default=d.steps)
+    r.set_defaults(func=cmd_pretrain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ganviz.bundle import BundleError
+    from ganviz.data import DataError
+
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except (UsageError, DataError, BundleError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,89 @@
+"""One place for every default: the book's GAN (Foster, *Generative Deep Learning*, ch. 4).
+
+`GANConfig()` with no arguments *is* the book's recipe; every other module reads its
+numbers from here. It round-trips through JSON so a run bundle records exactly what made it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+VARIANTS = ("upsample", "transpose")
+VARIANT_LABELS = {
+    "upsample": "UpSampling2D + Conv2D",
+    "transpose": "Conv2DTranspose",
+}
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Hyperparameters of one GAN run; defaults are the book's values."""
+
+    # data
+    dataset: str = "doodles:camel"
+    image_shape: tuple[int, int, int] = (28, 28, 1)
+    # discriminator
+    d_filters: tuple[int, ...] = (64, 64, 128, 128)
+    d_kernels: tuple[int, ...] = (5, 5, 5, 5)
+    d_strides: tuple[int, ...] = (2, 2, 2, 1)
+    d_dropout: float = 0.4
+    # generator
+    z_dim: int = 100
+    g_initial_shape: tuple[int, int, int] = (7, 7, 64)
+    g_filters: tuple[int, ...] = (128, 64, 64, 1)
+    g_kernels: tuple[int, ...] = (5, 5, 5, 5)
+    g_upsample: tuple[int, ...] = (2, 2, 1, 1)
+    g_bn_momentum: float = 0.9
+    weight_init_std: float = 0.02
+    # training
+    variant: str = "upsample"
+    optimizer: str = "rmsprop"
+    d_lr: float = 0.0008
+    g_lr: float = 0.0004
+    batch_size: int = 64
+    steps: int = 2000
+    seed: int = 0
+    probe_size: int = 16
+    # False: the book's three passes (G in inference mode for the D-fake batch, fresh z for G).
+    # True: one generator forward pass serves both the D-fake and the G update (faster;
+    # see docs/PERFORMANCE.md for what it changes).
+    fused_step: bool = False
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be positive integers")
+        if not (0 < self.d_lr < 1 and 0 < self.g_lr < 1):
+            raise ValueError("learning rates must be in (0, 1)")
+        if self.optimizer not in ("rmsprop", "adam"):
+            raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {self.optimizer!r}")
+        if not (len(self.d_filters) == len(self.d_kernels) == len(self.d_strides)):
+            raise ValueError("d_filters, d_kernels and d_strides must have the same length")
+        if not (len(self.g_filters) == len(self.g_kernels) == len(self.g_upsample)):
+            raise ValueError("g_filters, g_kernels and g_upsample must have the same length")
+
+    def replace(self, **changes: Any) -> "GANConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "GANConfig":
+        """Build from a dict, turning JSON lists back into tuples; unknown keys are an error."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(unknown)}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fixed)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GANConfig":
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,218 @@
+"""One training loop for both generator variants, faithful to the book and paired.
+
+Per step, for each variant (the book's `train_discriminator` + `train_generator`):
+  1. discriminator on a real batch, label 1          (one RMSprop update)
+  2. discriminator on a generated batch, label 0     (one RMSprop update)
+  3. generator through the frozen discriminator, label 1 (only generator weights move)
+Paired: every variant trained from the same seed sees the same real batches and the same
+noise in the same order, and is probed with the same fixed probe batch of z. Training
+"both" interleaves the variants step by step, so a live view can show both at any moment.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ganviz.config import GANConfig
+from ganviz.data import to_model_scale, to_uint8
+from ganviz.models import build_discriminator, build_generator
+
+METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
+
+# Same seed, same machine -> same numbers (costs little on CPU for these ops).
+tf.config.experimental.enable_op_determinism()
+
+
+class Diverged(RuntimeError):
+    """Losses went NaN/inf; training stops and the last good state is kept."""
+
+
+def probe_z(config: GANConfig) -> np.ndarray:
+    """The fixed probe batch of latent vectors shared by every variant of a run."""
+    return np.random.default_rng([config.seed, 1]).standard_normal((config.probe_size, config.z_dim)).astype(np.float32)
+
+
+def batch_stream(config: GANConfig, n_images: int):
+    """Endless (real indices, z for the D-fake batch, z for the G batch), the same for every variant."""
+    rng = np.random.default_rng([config.seed, 2])
+    b, z = config.batch_size, config.z_dim
+    while True:
+        yield (rng.integers(0, n_images, b),
+               rng.standard_normal((b, z)).astype(np.float32),
+               rng.standard_normal((b, z)).astype(np.float32))
+
+
+def timeline_steps(total: int, frames: int = 24) -> list[int]:
+    """Log-spaced steps at which the probe batch is rendered: 0 (untrained) ... total."""
+    raw = np.geomspace(1, total, frames - 1) if total > 1 else np.array([1.0])
+    return sorted({0, total, *np.rint(raw).astype(int).tolist()})
+
+
+def _bce(labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(keras.losses.binary_crossentropy(labels, probs))
+
+
+def _accuracy(labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.cast(tf.equal(tf.cast(probs > 0.5, tf.float32), labels), tf.float32))
+
+
+def _optimizer(config: GANConfig, lr: float) -> keras.optimizers.Optimizer:
+    return keras.optimizers.RMSprop(lr) if config.optimizer == "rmsprop" else keras.optimizers.Adam(lr, beta_1=0.5)
+
+
+class GAN:
+    """One variant: its generator, discriminator, optimisers and compiled training step."""
+
+    def __init__(self, config: GANConfig, variant: str):
+        self.config, self.variant = config, variant
+        keras.utils.set_random_seed(config.seed)  # identical discriminators for every variant
+        self.discriminator = build_discriminator(config)
+        keras.utils.set_random_seed(config.seed)
+        self.generator = build_generator(config, variant)
+        self.d_opt = _optimizer(config, config.d_lr)
+        self.g_opt = _optimizer(config, config.g_lr)
+        self.d_opt.build(self.discriminator.trainable_variables)
+        self.g_opt.build(self.generator.trainable_variables)
+        self.train_step = tf.function(self._step, reduce_retracing=True)
+
+    def _d_update(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            probs = self.discriminator(images, training=True)
+            loss = _bce(labels, probs)
+        d_vars = self.discriminator.trainable_variables
+        self.d_opt.apply(tape.gradient(loss, d_vars), d_vars)
+        return loss, _accuracy(labels, probs)
+
+    def _step(self, real: tf.Tensor, z_d: tf.Tensor, z_g: tf.Tensor) -> dict[str, tf.Tensor]:
+        ones = tf.ones((tf.shape(real)[0], 1))
+        zeros = tf.zeros_like(ones)
+        d_loss_real, d_acc_real = self._d_update(real, ones)
+        g_vars = self.generator.trainable_variables
+        if self.config.fused_step:
+            # One generator pass (training mode) makes the D-fake batch and, after the
+            # discriminator has been updated, carries the generator's gradient.
+            with tf.GradientTape() as g_tape:
+                fake = self.generator(z_d, training=True)
+                d_loss_fake, d_acc_fake = self._d_update(tf.stop_gradient(fake), zeros)
+                probs = self.discriminator(fake, training=True)
+                g_loss = _bce(ones, probs)
+        else:
+            # The book: generator.predict (inference-mode batch norm) for the D-fake batch.
+            fake = self.generator(z_d, training=False)
+            d_loss_fake, d_acc_fake = self._d_update(fake, zeros)
+            with tf.GradientTape() as g_tape:
+                probs = self.discriminator(self.generator(z_g, training=True), training=True)
+                g_loss = _bce(ones, probs)
+        self.g_opt.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+        return {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
+                "d_loss": 0.5 * (d_loss_real + d_loss_fake),
+                "d_acc_real": d_acc_real, "d_acc_fake": d_acc_fake,
+                "g_loss": g_loss, "g_acc": _accuracy(ones, probs),
+                # losses are clipped inside BCE, so NaN weights can hide behind finite losses
+                "finite": tf.reduce_all(tf.math.is_finite(fake))}
+
+    def sample(self, z: np.ndarray) -> np.ndarray:
+        """Generated images for z, uint8 (N, 28, 28)."""
+        return to_uint8(self.generator(z, training=False).numpy())
+
+
+@dataclass
+class Trainer:
+    """Trains one or more variants in lockstep; pausable and stoppable between steps.
+
+    `on_step(trainer)` is called after every step (CLI progress bar, dashboard live view).
+    """
+
+    config: GANConfig
+    images: np.ndarray  # uint8 (N, 28, 28)
+    variants: tuple[str, ...] = ("upsample", "transpose")
+    on_step: Callable[["Trainer"], None] | None = None
+    step: int = 0
+    status: str = "ready"
+    history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    timeline: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.gans = {v: GAN(self.config.replace(variant=v), v) for v in self.variants}
+        self.probe = probe_z(self.config)
+        self.frame_steps = timeline_steps(self.config.steps)
+        self.recorded_steps: list[int] = []
+        self.history = {v: {m: [] for m in METRICS} for v in self.variants}
+        self.timeline = {v: [] for v in self.variants}
+        self.wall_time = 0.0
+        self._x = to_model_scale(self.images)
+        self._stream = batch_stream(self.config, len(self.images))
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        self._record_frame()
+
+    # -- control (safe to call from another thread) --
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.step / self.wall_time if self.wall_time else 0.0
+
+    @property
+    def images_per_s(self) -> float:
+        return self.steps_per_s * self.config.batch_size * len(self.variants)
+
+    @property
+    def eta_s(self) -> float:
+        return (self.config.steps - self.step) / self.steps_per_s if self.steps_per_s else math.inf
+
+    def _record_frame(self) -> None:
+        self.recorded_steps.append(self.step)
+        for v, gan in self.gans.items():
+            self.timeline[v].append(gan.sample(self.probe))
+
+    def run(self) -> "Trainer":
+        """Train until config.steps, a stop request or divergence."""
+        self.status = "running"
+        while self.step < self.config.steps:
+            self._running.wait()
+            if self._stop.is_set():
+                self.status = "stopped"
+                break
+            idx, z_d, z_g = next(self._stream)
+            real = self._x[idx]
+            t0 = time.perf_counter()
+            for v, gan in self.gans.items():
+                out = {k: float(t) for k, t in gan.train_step(real, z_d, z_g).items()}
+                if not (out.pop("finite") and all(map(math.isfinite, out.values()))):
+                    self.status = (f"diverged at step {self.step + 1} ({v}): loss is NaN/inf; "
+                                   f"the learning rates (D {self.config.d_lr}, G {self.config.g_lr}) are likely too high")
+                    raise Diverged(self.status)
+                for k, val in out.items():
+                    self.history[v][k].append(val)
+            self.wall_time += time.perf_counter() - t0
+            self.step += 1
+            if self.step in self.frame_steps:
+                self._record_frame()
+            if self.on_step:
+                self.on_step(self)
+        else:
+            self.status = "finished"
+        if self.recorded_steps[-1] != self.step:
+            self._record_frame()
+        return self

@@ -1,0 +1,97 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganviz.bundle import BundleError, find_bundles, load_bundle, save_bundles
+from ganviz.cli import main
+from ganviz.training import Trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from ganviz.config import GANConfig
+    from ganviz.doodles import make_doodles
+    images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
+    trainer = Trainer(GANConfig(steps=3, batch_size=8, probe_size=4), images).run()
+    out = tmp_path_factory.mktemp("runs")
+    save_bundles(trainer, out, "abc")
+    return trainer, out
+
+
+def test_bundle_round_trip(trained):
+    trainer, out = trained
+    assert [p.name for p in find_bundles(out)] == ["transpose", "upsample"]
+    b = load_bundle(out / "upsample")
+    assert b.variant == "upsample" and b.meta["data_fingerprint"] == "abc" and b.meta["steps_done"] == 3
+    assert np.allclose(b.history["g_loss"], trainer.history["upsample"]["g_loss"])
+    assert list(b.timeline_steps) == trainer.recorded_steps
+    # the stored weights are the ones that painted the stored last frame
+    assert np.array_equal(b.gan().sample(b.probe_z), b.timeline[-1])
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporaries left
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: (p / "history.npz").unlink(), "missing history.npz"),
+    (lambda p: (p / "config.json").write_text("{not json"), "config.json: invalid"),
+    (lambda p: (p / "config.json").write_text(json.dumps({"config": {"variant": "x"}})), "config.json: invalid"),
+    (lambda p: (p / "timeline.npz").write_bytes(b"garbage"), "timeline.npz: unreadable"),
+    (lambda p: np.savez(p / "timeline.npz", steps=np.zeros(2), images=np.zeros((2, 4, 28, 28)),
+                        probe_z=np.zeros((4, 100))), "unexpected shapes or types"),
+])
+def test_damaged_bundles_are_refused(trained, tmp_path, damage, message):
+    import shutil
+    target = tmp_path / "b"
+    shutil.copytree(trained[1] / "transpose", target)
+    damage(target)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(target)
+
+
+def test_mismatched_weights_are_refused(trained, tmp_path):
+    import shutil
+    target = tmp_path / "b"
+    shutil.copytree(trained[1] / "transpose", target)
+    shutil.copy(trained[1] / "upsample" / "discriminator.weights.h5", target / "generator.weights.h5")
+    with pytest.raises(BundleError, match="weights do not match"):
+        load_bundle(target).gan()
+
+
+def test_cli_sample_writes_a_grid(trained, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(trained[1] / "transpose"), "--n", "6", "--scale", "3", "--out", str(out)]) == 0
+    img = Image.open(out)
+    assert img.size == ((3 * 29 + 1) * 3, (2 * 29 + 1) * 3)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--steps", "0", "--out", "x"], "--steps: 0 must be at least 1"),
+    (["train", "--variant", "bilinear", "--out", "x"], "invalid choice"),
+    (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
+    (["sample", "/no/bundle"], "not a folder"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_train_end_to_end(tmp_path):
+    """The real command in a subprocess: two bundles, a progress bar, exit 0."""
+    cmd = [sys.executable, "-m", "ganviz", "train", "--variant", "both", "--steps", "3", "--batch", "8",
+           "--dataset", "doodles:camel:40", "--out", str(tmp_path / "x")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "step 3/3" in proc.stderr and "img/s" in proc.stderr and "ETA" in proc.stderr
+    assert [load_bundle(p).variant for p in find_bundles(tmp_path / "x")] == ["transpose", "upsample"]
+
+
+def test_cli_help_on_every_command():
+    for argv in (["--help"], ["train", "--help"], ["sample", "--help"], ["pretrain", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 0

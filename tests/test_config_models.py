@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from ganviz.config import GANConfig
+from ganviz.models import build_discriminator, build_generator
+
+
+def test_defaults_are_the_books_values():
+    c = GANConfig()
+    assert (c.d_filters, c.d_kernels, c.d_strides, c.d_dropout) == ((64, 64, 128, 128), (5,) * 4, (2, 2, 2, 1), 0.4)
+    assert (c.g_filters, c.g_kernels, c.g_upsample, c.g_initial_shape) == ((128, 64, 64, 1), (5,) * 4, (2, 2, 1, 1), (7, 7, 64))
+    assert (c.z_dim, c.d_lr, c.g_lr, c.batch_size, c.steps, c.optimizer) == (100, 0.0008, 0.0004, 64, 2000, "rmsprop")
+    assert (c.g_bn_momentum, c.weight_init_std) == (0.9, 0.02)
+
+
+def test_config_json_round_trip():
+    c = GANConfig(seed=7, variant="transpose", steps=10)
+    assert GANConfig.from_json(c.to_json()) == c
+    assert json.loads(c.to_json())["g_filters"] == [128, 64, 64, 1]
+
+
+@pytest.mark.parametrize("bad", [{"variant": "bilinear"}, {"steps": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
+def test_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        GANConfig(**bad)
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown config keys: nope"):
+        GANConfig.from_dict({"nope": 1})
+
+
+def test_parameter_counts_match_the_book():
+    c = GANConfig()
+    assert build_discriminator(c).count_params() == 720_833
+    up, tr = build_generator(c, "upsample"), build_generator(c, "transpose")
+    assert up.count_params() == tr.count_params() == 844_161
+    assert up.output_shape == tr.output_shape == (None, 28, 28, 1)
+
+
+def test_variants_differ_only_in_the_upsampling_operator():
+    c = GANConfig()
+    kinds = {v: [type(l).__name__ for l in build_generator(c, v).layers] for v in ("upsample", "transpose")}
+    assert kinds["upsample"].count("UpSampling2D") == 2 and "Conv2DTranspose" not in kinds["upsample"]
+    assert kinds["transpose"].count("Conv2DTranspose") == 4 and "UpSampling2D" not in kinds["transpose"]
+    strip = lambda names: [n.replace("Conv2DTranspose", "Conv2D") for n in names if n != "UpSampling2D"]
+    assert strip(kinds["upsample"]) == strip(kinds["transpose"])

@@ -1,0 +1,85 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from ganviz import data
+from ganviz.data import DataError
+from ganviz.doodles import CLASSES, make_doodles
+
+
+def test_doodles_look_like_quickdraw_bitmaps():
+    x = make_doodles(50, "camel", seed=0)
+    assert x.shape == (50, 784) and x.dtype == np.uint8
+    assert x.max() == 255 and x.min() == 0  # white strokes on black, full range
+    ink = (x > 0).mean(axis=1)
+    assert 0.05 < ink.mean() < 0.5  # line drawings, not blobs
+    assert np.array_equal(x, make_doodles(50, "camel", seed=0))
+    assert not np.array_equal(x, make_doodles(50, "camel", seed=1))
+    assert len({row.tobytes() for row in x}) == 50  # all different
+
+
+@pytest.mark.parametrize("category", sorted(CLASSES))
+def test_every_doodle_class_draws(category):
+    assert make_doodles(3, category).shape == (3, 784)
+
+
+def test_spec_strings_and_normalisation():
+    ds = data.load("doodles:house:20")
+    assert ds.images.shape == (20, 28, 28) and len(ds.fingerprint) == 16
+    x = data.to_model_scale(ds.images)
+    assert x.shape == (20, 28, 28, 1) and x.dtype == np.float32
+    assert x.min() == -1.0 and x.max() == 1.0
+    assert np.array_equal(data.to_uint8(x), ds.images)
+    assert np.array_equal(data.load("doodles:house:20").images, ds.images)  # cached copy is identical
+
+
+def test_quickdraw_npy_file(tmp_path):
+    arr = make_doodles(10)
+    np.save(tmp_path / "camel.npy", arr)
+    assert data.load(str(tmp_path / "camel.npy")).images.shape == (10, 28, 28)
+
+
+def test_idx_file_raw_and_gz(tmp_path):
+    imgs = make_doodles(5).reshape(5, 28, 28)
+    raw = struct.pack(">IIII", 0x803, 5, 28, 28) + imgs.tobytes()
+    (tmp_path / "a-idx3-ubyte").write_bytes(raw)
+    (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
+    for name in ("a-idx3-ubyte", "a-idx3-ubyte.gz"):
+        assert np.array_equal(data.load(str(tmp_path / name)).images, imgs)
+
+
+def test_fashion_mnist_from_the_debian_package():
+    ds = data.load("fashion-mnist")
+    assert ds.images.shape == (60_000, 28, 28) and ds.images.dtype == np.uint8
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("doodles:unicorn", "unknown doodles class 'unicorn'"),
+    ("doodles:camel:abc", "not a whole number"),
+    ("doodles:camel:0", "between 1 and"),
+    ("/no/such/file.npy", "not found; accepted"),
+])
+def test_bad_specs_have_clear_messages(spec, message):
+    with pytest.raises(DataError, match=message):
+        data.load(spec)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([{"a": 1}], dtype=object), "not a plain numeric"),
+    (np.zeros((3, 10), np.uint8), "not images of 28x28"),
+    (np.zeros((0, 784), np.uint8), "holds no images"),
+    (np.zeros((3, 784), np.float64), "not uint8"),
+])
+def test_bad_npy_files_are_refused(tmp_path, array, message):
+    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
+    with pytest.raises(DataError, match=message):
+        data.load(str(tmp_path / "bad.npy"))
+
+
+def test_truncated_idx_is_refused(tmp_path):
+    raw = struct.pack(">IIII", 0x803, 5, 28, 28) + b"\0" * 100
+    (tmp_path / "t-idx").write_bytes(raw)
+    with pytest.raises(DataError, match="header promises"):
+        data.load(str(tmp_path / "t-idx"))
