@@ -91,13 +91,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from ganviz.bundle import load_bundle
     from ganviz.images import grid, save_png
+    from ganviz.training import latent_batch
 
     bundle = load_bundle(args.bundle)
-    z = np.random.default_rng(args.seed).standard_normal((args.n, bundle.config.z_dim)).astype(np.float32)
+    z = latent_batch(args.seed, args.n, bundle.config.z_dim)
     save_png(grid(bundle.gan().sample(z), scale=args.scale), args.out)
     print(args.out)
 

@@ -39,6 +39,11 @@ def probe_z(config: GANConfig) -> np.ndarray:
     return np.random.default_rng([config.seed, 1]).standard_normal((config.probe_size, config.z_dim)).astype(np.float32)
 
 
+def latent_batch(seed: int, n: int, z_dim: int) -> np.ndarray:
+    """n latent vectors z ~ N(0, 1) for a sample seed: the same z goes through every variant."""
+    return np.random.default_rng(seed).standard_normal((n, z_dim)).astype(np.float32)
+
+
 def batch_stream(config: GANConfig, n_images: int):
     """Endless (real indices, z for the D-fake batch, z for the G batch), the same for every variant."""
     rng = np.random.default_rng([config.seed, 2])

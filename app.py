@@ -1,0 +1,285 @@
+"""ganviz dashboard: UpSampling2D+Conv2D versus Conv2DTranspose in the book's first GAN.
+
+This file only wires widgets to functions in `ganviz/`; everything it shows is computed there.
+Run: streamlit run app.py
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from ganviz import data, explain
+from ganviz.bundle import BundleError, load_bundle
+from ganviz.charts import distance_histogram, heatmap, loss_figure
+from ganviz.compare import compare
+from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
+from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip
+from ganviz.images import grid
+from ganviz.neighbours import reference_norms
+from ganviz.report import build_report
+
+ROOT = Path(__file__).parent
+PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
+RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
+N_SHOWN, N_HIST, COLS = 16, 256, 8
+
+st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
+
+
+# ---- cached loaders: once per process, shared read-only by every session ----
+@st.cache_resource(show_spinner="Loading generator ...", max_entries=16)
+def cached_gan(path: str, mtime: float):
+    return load_bundle(path).gan()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cached_bundle(path: str, mtime: float):
+    return load_bundle(path)
+
+
+@st.cache_resource(show_spinner="Loading training images ...", max_entries=3)
+def cached_training_set(spec: str):
+    images = data.load(spec).images
+    return images, reference_norms(images)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def cached_runs(roots: tuple[str, ...]):
+    return find_runs(*map(Path, roots))
+
+
+def mtime(path: Path) -> float:
+    return (path / "generator.weights.h5").stat().st_mtime
+
+
+def training_set(spec: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+    """The run's training images and their norms, or (None, None, why) so samples still show."""
+    try:
+        return (*cached_training_set(spec), "")
+    except data.DataError as exc:
+        return None, None, f"Nearest-neighbour panel unavailable: {exc}"
+
+
+# ---- session and URL state ----
+if "sid" not in st.session_state:
+    st.session_state.sid = uuid.uuid4().hex[:12]
+session_runs = RUNS / st.session_state.sid
+runs = cached_runs((str(PRETRAINED), str(session_runs)))
+run_names = [r.name for r in runs]
+
+if "state" not in st.session_state:  # first run of this session: restore the view from the link
+    state, problems = ViewState.from_query(dict(st.query_params), run_names)
+    st.session_state.state = state
+    for key in ("run", "seed", "view", "smooth"):
+        st.session_state[f"w_{key}"] = getattr(state, key)
+    for p in problems:
+        st.toast(p)
+state: ViewState = st.session_state.state
+
+st.title("Upsampling vs transposed convolution in a GAN")
+st.caption("The first GAN of Foster's *Generative Deep Learning* (ch. 4), trained twice with the same "
+           "discriminator, data order and noise: the generators differ only in how they double a feature map.")
+
+# ---- sidebar: which run, which samples ----
+with st.sidebar:
+    st.header("Run")
+    if not runs:
+        st.error("No trained runs found in pretrained/ . Train one in 'Train now' or run `python -m ganviz pretrain`.")
+    elif st.session_state.get("w_run") not in run_names:
+        st.session_state.w_run = run_names[0]
+    state.run = st.selectbox("Compare the generators of", run_names, key="w_run") if runs else ""
+    st.number_input("Sample seed (latent z)", 0, 2**31 - 1, key="w_seed")
+    if st.button("New samples", help="Draw a fresh batch of z, the same for every generator"):
+        st.session_state.w_seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        st.rerun()
+    state.seed = int(st.session_state.w_seed)
+
+    st.header("Share")
+    uploaded = st.file_uploader("Upload a bundle (.zip)", type=["zip"])
+    if uploaded is not None and st.session_state.get("imported") != uploaded.file_id:
+        try:
+            path = import_bundle_zip(uploaded.getvalue(), session_runs / "uploads")
+            st.session_state.imported = uploaded.file_id
+            cached_runs.clear()
+            st.success(f"Loaded {path.parent.name}; pick it under Run.")
+        except BundleError as exc:
+            st.error(str(exc))
+
+run = next((r for r in runs if r.name == state.run), None)
+state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or VIEWS[0]
+
+bundles = {v: cached_bundle(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
+gans = {v: cached_gan(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
+config: GANConfig | None = next(iter(bundles.values())).config if bundles else None
+
+
+def variant_header(col, variant: str) -> None:
+    col.subheader(VARIANT_LABELS[variant])
+    col.caption(f"`{variant}` generator")
+
+
+# ---- sections ----
+def show_compare() -> None:
+    images, ref_sq, why = training_set(config.dataset)
+    if why:
+        st.warning(why)
+    comp = compare(gans, images, state.seed, N_SHOWN, ref_sq)
+    st.markdown(f"**Samples from the same {N_SHOWN} latent vectors z** (seed {state.seed}), enlarged with nearest "
+                "neighbour. " + ("Below each sample: its nearest training image by L1, the book's "
+                                 "`l1_compare_images` = mean |a - b| on the model's [-1, 1] scale, searched "
+                                 f"exactly over all {len(images):,} training images." if images is not None else ""))
+    for col, variant in zip(st.columns(len(gans)), gans):
+        variant_header(col, variant)
+        if images is None:
+            col.image(grid(comp.samples[variant], cols=COLS, scale=4), caption="samples")
+            continue
+        rows = N_SHOWN // COLS  # interleave: a row of samples, then the row of their nearest images
+        paired = np.stack([comp.samples[variant].reshape(rows, COLS, 28, 28),
+                           images[comp.nearest[variant]].reshape(rows, COLS, 28, 28)], axis=1).reshape(-1, 28, 28)
+        col.image(grid(paired, cols=COLS, scale=4), caption="rows: samples / their nearest training images")
+        col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])},
+                      hide_index=True)
+    if images is not None:
+        many = compare(gans, images, state.seed, N_HIST, ref_sq)
+        st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator.** Near zero would mean "
+                    "the generator copies training images.")
+        st.plotly_chart(distance_histogram(many.distances), width="stretch")
+
+
+def show_training() -> None:
+    steps = next(iter(bundles.values())).timeline_steps.tolist()
+    if state.step not in steps:
+        state.step = steps[-1]
+    state.smooth = st.slider("Smoothing", 0.0, 0.99, key="w_smooth", help="Exponential moving average of the curves")
+    state.step = st.select_slider("Replay: probe batch at step", steps, value=state.step)
+    for col, (variant, b) in zip(st.columns(len(bundles)), bundles.items()):
+        variant_header(col, variant)
+        frame = b.timeline[b.timeline_steps.tolist().index(state.step)]
+        col.image(grid(frame, cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")
+    st.plotly_chart(loss_figure({v: b.history for v, b in bundles.items()}, state.smooth, state.step),
+                    width="stretch")
+    meta = {v: b.meta for v, b in bundles.items()}
+    st.caption(" · ".join(f"{v}: {m['steps_done']} steps, {m['wall_time_s']:.0f} s, {m['steps_per_s']:.2f} steps/s "
+                          f"(trained with {'+'.join(m['trained_together'])})" for v, m in meta.items()))
+
+
+@st.fragment(run_every=1.0)
+def training_progress() -> None:
+    job: TrainingJob | None = st.session_state.get("job")
+    if job is None:
+        return
+    t = job.trainer
+    st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s · "
+                f"ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")
+    c1, c2, c3 = st.columns(3)
+    if not job.done:
+        if t.paused:
+            c1.button("Resume", on_click=t.resume)
+        else:
+            c1.button("Pause", on_click=t.pause)
+        c2.button("Stop", on_click=t.stop)
+    cols = st.columns(len(t.variants))
+    for col, v in zip(cols, t.variants):
+        col.image(grid(t.timeline[v][-1], cols=COLS, scale=3), caption=f"{v}: probe z at step {t.recorded_steps[-1]}")
+    if t.step:
+        st.plotly_chart(loss_figure({v: t.history[v] for v in t.variants}, 0.6), width="stretch", key="live")
+    if job.done:
+        if job.error:
+            st.error(job.error)
+        if job.saved and not st.session_state.get("job_announced"):
+            st.session_state.job_announced = True
+            cached_runs.clear()
+            st.rerun(scope="app")
+        if job.saved:
+            st.success(f"Saved {len(job.saved)} bundle(s): pick **{runs_name(job)}** under Run.")
+
+
+def runs_name(job: TrainingJob) -> str:
+    return f"{job.out_dir.parent.name}/{job.out_dir.name}"
+
+
+def show_train_now() -> None:
+    job: TrainingJob | None = st.session_state.get("job")
+    running = job is not None and not job.done
+    d = GANConfig()
+    with st.form("train"):
+        c1, c2, c3 = st.columns(3)
+        spec = c1.text_input("Data set", "doodles:camel:2000", help="doodles[:CLASS[:N]], fashion-mnist, a .npy or IDX path")
+        steps = c1.number_input("Steps", 1, 20_000, 200)
+        batch = c2.number_input("Batch size", 1, 1024, d.batch_size)
+        seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
+        d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
+        g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
+        variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
+        start = st.form_submit_button("Train", disabled=running, type="primary")
+    if start:
+        try:
+            if not variants:
+                raise ValueError("pick at least one variant")
+            cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
+                            d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0])
+            ds = data.load(spec)
+            out = session_runs / f"{spec.replace(':', '-').replace('/', '_')[-40:]}-s{seed}-{len(list(session_runs.glob('*')))}"
+            st.session_state.job = TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint)
+            st.session_state.job_announced = False
+        except (ValueError, data.DataError) as exc:
+            st.error(str(exc))
+    training_progress()
+
+
+def show_why() -> None:
+    st.markdown(
+        "**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convolution sees a smooth, blocky map "
+        "and every output pixel gets the same number of kernel taps. **Conv2DTranspose** (stride 2) puts zeros "
+        "between the input pixels and adds one kernel footprint per input pixel; with a 5x5 kernel and stride 2 "
+        "the footprints overlap unevenly (5 is not divisible by 2), so neighbouring output pixels receive 9, 6 or "
+        "4 taps. The learned weights must fight that pattern, and early in training they often don't: look for a "
+        "fine checkerboard texture in the transpose column of the replay (Odena, Dumoulin & Olah, "
+        "[Deconvolution and Checkerboard Artifacts](https://distill.pub/2016/deconv-checkerboard/), Distill 2016).")
+    c1, c2 = st.columns(2)
+    k = c1.slider("Kernel size", 1, 7, 5)
+    s = c2.slider("Stride", 1, 4, 2)
+    c1, c2 = st.columns([2, 1])
+    c1.plotly_chart(heatmap(explain.overlap_map(k, s, 6), f"Taps per output pixel: transpose conv, kernel {k}, stride {s}",
+                            "Blues", text=True), width="stretch")
+    pattern = explain.overlap_pattern(k, s)
+    c2.plotly_chart(heatmap(pattern, "One period of the interior", "Blues", text=True), width="stretch")
+    c2.markdown("Even: no checkerboard from overlap." if pattern.min() == pattern.max() else
+                f"Uneven: {pattern.max()} vs {pattern.min()} taps, a period-{s} pattern.")
+    st.markdown("**The same 4x4 map through both operators** (a diagonal stroke; averaging kernel):")
+    demo = explain.operator_demo(np.eye(4), 5)
+    for col, (name, arr) in zip(st.columns(len(demo)), demo.items()):
+        col.plotly_chart(heatmap(arr.round(2), name), width="stretch")
+
+
+if run is None and state.view != "Train now":
+    st.info("Pick or train a run to compare.")
+elif state.view == "Compare":
+    show_compare()
+elif state.view == "Training":
+    show_training()
+elif state.view == "Train now":
+    show_train_now()
+else:
+    show_why()
+
+# ---- downloads: bundles and a self-contained report ----
+if run is not None:
+    with st.sidebar:
+        for v, p in run.bundles.items():
+            st.download_button(f"Download {v} bundle (.zip)", lambda p=p: bundle_zip(p), f"{run.name.replace('/', '-')}-{v}.zip",
+                               "application/zip", on_click="ignore")
+
+        def report_html() -> str:
+            images, ref_sq, _ = training_set(config.dataset)
+            comp = compare(gans, images, state.seed, N_SHOWN, ref_sq)
+            return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
+                                [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"])
+        st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",
+                           "text/html", on_click="ignore")
+
+st.query_params.from_dict(state.to_query())

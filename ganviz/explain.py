@@ -1,0 +1,63 @@
+"""Why the two operators differ, computed on small arrays (no TensorFlow needed).
+
+Transposed convolution with stride s scatters each input pixel's k x k kernel onto the
+output every s pixels. When k is not divisible by s the footprints overlap unevenly, so
+some output pixels receive more kernel taps than their neighbours -- the checkerboard
+(Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016).
+Nearest upsampling followed by a stride-1 convolution gives every output pixel k x k taps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def overlap_map(kernel: int, stride: int, size: int = 8) -> np.ndarray:
+    """How many kernel taps land on each output pixel of a transposed convolution.
+
+    A size x size input of ones is scattered with a kernel of ones; the interior of the
+    result shows the periodic pattern (border pixels see fewer inputs).
+    """
+    n = (size - 1) * stride + kernel
+    out = np.zeros((n, n), dtype=np.int64)
+    for i in range(size):
+        for j in range(size):
+            out[i * stride: i * stride + kernel, j * stride: j * stride + kernel] += 1
+    return out
+
+
+def overlap_pattern(kernel: int, stride: int) -> np.ndarray:
+    """One period (stride x stride) of the interior overlap counts: ceil/floor(k/s) per axis."""
+    per_axis = np.array([len(range(r, kernel, stride)) for r in range(stride)])
+    return np.outer(per_axis, per_axis)
+
+
+def nearest_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
+    """UpSampling2D (nearest): repeat each pixel factor x factor."""
+    return np.repeat(np.repeat(x, factor, axis=0), factor, axis=1)
+
+
+def zero_insert(x: np.ndarray, stride: int = 2) -> np.ndarray:
+    """The first half of a transposed convolution: the input with zeros between its pixels."""
+    out = np.zeros((x.shape[0] * stride, x.shape[1] * stride), dtype=float)
+    out[::stride, ::stride] = x
+    return out
+
+
+def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """2D 'same' correlation, zero padded, for small teaching examples."""
+    k = kernel.shape[0]
+    pad = np.pad(x, ((k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2)))
+    out = np.zeros_like(x, dtype=float)
+    for i in range(k):
+        for j in range(k):
+            out += kernel[i, j] * pad[i: i + x.shape[0], j: j + x.shape[1]]
+    return out
+
+
+def operator_demo(x: np.ndarray, kernel_size: int = 5) -> dict[str, np.ndarray]:
+    """Both operators on the same small map with the same averaging kernel, step by step."""
+    kernel = np.ones((kernel_size, kernel_size)) / kernel_size**2
+    up = nearest_upsample(x)
+    zeros = zero_insert(x)
+    return {"input": x, "nearest upsample": up, "upsample + conv": conv_same(up, kernel),
+            "zero insertion": zeros, "transpose conv": conv_same(zeros, kernel) * 4}

@@ -1,0 +1,57 @@
+"""Export a comparison as one self-contained HTML file: interactive Plotly charts with
+plotly.js inlined, images as data URIs; opens with no server and no internet."""
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ganviz.charts import distance_histogram, loss_figure
+from ganviz.compare import Comparison
+from ganviz.config import VARIANT_LABELS
+from ganviz.images import grid, png_bytes
+
+
+def _img(image: np.ndarray, alt: str) -> str:
+    data = base64.b64encode(png_bytes(image)).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" style="image-rendering:pixelated">'
+
+
+def _figures(figs: list[go.Figure]) -> list[str]:
+    """First figure carries plotly.js inline; the rest reuse it."""
+    return [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+
+
+def build_report(title: str, comparison: Comparison, histories: dict[str, dict[str, np.ndarray]],
+                 train_images: np.ndarray | None, notes: list[str] | None = None, cols: int = 8) -> str:
+    """The samples, loss curves and nearest-neighbour panels of one comparison, as HTML."""
+    figs = [loss_figure(histories, smoothing=0.6)]
+    if comparison.distances:
+        figs.append(distance_histogram(comparison.distances))
+    charts = _figures(figs)
+    columns = []
+    for variant, samples in comparison.samples.items():
+        parts = [f"<h3>{html.escape(VARIANT_LABELS.get(variant, variant))} <small>({variant})</small></h3>",
+                 _img(grid(samples, cols=cols, scale=3), f"{variant} samples")]
+        if variant in comparison.nearest and train_images is not None:
+            d = comparison.distances[variant]
+            parts += ["<p>Nearest training image of each sample (same positions), by mean |a - b| on [-1, 1]:</p>",
+                      _img(grid(train_images[comparison.nearest[variant]], cols=cols, scale=3), f"{variant} nearest"),
+                      f"<p>L1 distances: mean {d.mean():.4f}, min {d.min():.4f}, max {d.max():.4f}</p>"]
+        columns.append(f'<div class="col">{"".join(parts)}</div>')
+    note_html = "".join(f"<li>{html.escape(n)}</li>" for n in notes or [])
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
+.row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p>ganviz report, {stamp}. Samples use the same latent vectors z (seed {comparison.seed}) in every column.</p>
+<ul>{note_html}</ul>
+<h2>Samples and nearest training images</h2><div class="row">{"".join(columns)}</div>
+<h2>Loss curves</h2>{charts[0]}
+{"<h2>Nearest-neighbour distances</h2>" + charts[1] if len(charts) > 1 else ""}
+</body></html>"""
