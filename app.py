@@ -48,8 +48,8 @@ def cached_training_set(spec: str):
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def cached_runs(roots: tuple[str, ...]):
-    return find_runs(*map(Path, roots))
+def cached_runs(pretrained: str, own: str):
+    return find_runs({"pretrained": Path(pretrained), "yours": Path(own)})
 
 
 def mtime(path: Path) -> float:
@@ -68,13 +68,13 @@ def training_set(spec: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
 if "sid" not in st.session_state:
     st.session_state.sid = uuid.uuid4().hex[:12]
 session_runs = RUNS / st.session_state.sid
-runs = cached_runs((str(PRETRAINED), str(session_runs)))
+runs = cached_runs(str(PRETRAINED), str(session_runs))
 run_names = [r.name for r in runs]
 
 if "state" not in st.session_state:  # first run of this session: restore the view from the link
     state, problems = ViewState.from_query(dict(st.query_params), run_names)
     st.session_state.state = state
-    for key in ("run", "seed", "view", "smooth"):
+    for key in ("run", "seed", "view", "smooth", "step"):
         st.session_state[f"w_{key}"] = getattr(state, key)
     for p in problems:
         st.toast(p)
@@ -93,9 +93,8 @@ with st.sidebar:
         st.session_state.w_run = run_names[0]
     state.run = st.selectbox("Compare the generators of", run_names, key="w_run") if runs else ""
     st.number_input("Sample seed (latent z)", 0, 2**31 - 1, key="w_seed")
-    if st.button("New samples", help="Draw a fresh batch of z, the same for every generator"):
-        st.session_state.w_seed = int(np.random.default_rng().integers(0, 2**31 - 1))
-        st.rerun()
+    st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
+              on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
     state.seed = int(st.session_state.w_seed)
 
     st.header("Share")
@@ -105,7 +104,7 @@ with st.sidebar:
             path = import_bundle_zip(uploaded.getvalue(), session_runs / "uploads")
             st.session_state.imported = uploaded.file_id
             cached_runs.clear()
-            st.success(f"Loaded {path.parent.name}; pick it under Run.")
+            st.success(f"Loaded {path.parent.name}; pick yours/uploads/{path.parent.name} under Run.")
         except BundleError as exc:
             st.error(str(exc))
 
@@ -152,10 +151,10 @@ def show_compare() -> None:
 
 def show_training() -> None:
     steps = next(iter(bundles.values())).timeline_steps.tolist()
-    if state.step not in steps:
-        state.step = steps[-1]
+    if st.session_state.get("w_step") not in steps:  # a new run, or a step from the link it lacks
+        st.session_state.w_step = state.step if state.step in steps else steps[-1]
     state.smooth = st.slider("Smoothing", 0.0, 0.99, key="w_smooth", help="Exponential moving average of the curves")
-    state.step = st.select_slider("Replay: probe batch at step", steps, value=state.step)
+    state.step = st.select_slider("Replay: probe batch at step", steps, key="w_step")
     for col, (variant, b) in zip(st.columns(len(bundles)), bundles.items()):
         variant_header(col, variant)
         frame = b.timeline[b.timeline_steps.tolist().index(state.step)]
@@ -199,7 +198,7 @@ def training_progress() -> None:
 
 
 def runs_name(job: TrainingJob) -> str:
-    return f"{job.out_dir.parent.name}/{job.out_dir.name}"
+    return f"yours/{job.out_dir.relative_to(session_runs)}"
 
 
 def show_train_now() -> None:

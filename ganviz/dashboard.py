@@ -24,26 +24,18 @@ class RunGroup:
     bundles: dict[str, Path]
 
 
-def find_runs(*roots: Path) -> list[RunGroup]:
-    """Group the bundles under each root by their parent folder, variants in canonical order."""
-    groups: dict[Path, dict[str, Path]] = {}
-    for root in roots:
+def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
+    """Group the bundles under each labelled root by folder: `label/folder`, variants in canonical order."""
+    groups: dict[str, dict[str, Path]] = {}
+    for label, root in roots.items():
         for path in find_bundles(root):
             try:
                 variant = load_bundle(path).variant
             except BundleError:
                 continue  # a damaged folder is not offered
-            groups.setdefault(path.parent, {})[variant] = path
-    runs = []
-    for folder, bundles in groups.items():
-        ordered = {v: bundles[v] for v in VARIANTS if v in bundles}
-        runs.append(RunGroup(_run_name(folder), ordered))
-    return runs
-
-
-def _run_name(folder: Path) -> str:
-    parts = folder.parts
-    return "/".join(parts[-2:]) if len(parts) >= 2 else folder.name
+            name = "/".join((label, *path.parent.relative_to(root).parts))
+            groups.setdefault(name, {})[variant] = path
+    return [RunGroup(name, {v: b[v] for v in VARIANTS if v in b}) for name, b in groups.items()]
 
 
 @dataclass

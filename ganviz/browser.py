@@ -1,0 +1,85 @@
+"""Drive the real dashboard: `streamlit run app.py` on a free loopback port, seen through
+headless Chromium (Debian's /usr/bin/chromium via Playwright; no browser download).
+Used by the browser test and by the benchmark's cold-start measurement."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = os.environ.get("GANVIZ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+IMAGES = "[data-testid='stImage'] img, [data-testid='stImageContainer'] img"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float = 90):
+    """Start the dashboard; yield (url, process); stop it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=app_dir, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"dashboard did not start: {proc.stdout.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), Linux only."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1000):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def wait_for_images(page, n: int, timeout: float) -> float:
+    """Block until n images are on the page; return when (time.time())."""
+    page.wait_for_function(f"document.querySelectorAll(\"{IMAGES}\").length >= {n}", timeout=timeout * 1000)
+    return time.time()
+
+
+def cold_start(app_dir: Path, env: dict[str, str] | None = None, timeout: float = 120) -> dict[str, float]:
+    """Seconds from launching the server to both sample grids visible, and the server's peak RSS."""
+    t0 = time.time()
+    with dashboard(app_dir, env, timeout) as (url, proc), chromium_page() as page:
+        page.goto(url)
+        seconds = wait_for_images(page, 2, timeout) - t0
+        page.wait_for_selector(".js-plotly-plot", timeout=timeout * 1000)
+        return {"seconds_to_samples": seconds, "server_peak_rss_mb": peak_rss_mb(proc.pid)}

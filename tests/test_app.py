@@ -1,0 +1,146 @@
+"""The dashboard through Streamlit's AppTest: every section runs, widgets and links change the view."""
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ganviz.bundle import save_bundles
+from ganviz.config import GANConfig
+from ganviz.data import fingerprint
+from ganviz.training import Trainer
+
+APP = str(Path(__file__).parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """A stand-in for pretrained/: one tiny paired run on 60 doodles."""
+    from ganviz.data import load
+    root = tmp_path_factory.mktemp("pretrained")
+    ds = load("doodles:camel:60")
+    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=4, batch_size=8), ds.images).run()
+    save_bundles(trainer, root / "doodles-camel-s0", ds.fingerprint)
+    return root
+
+
+@pytest.fixture
+def app(pretrained, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANVIZ_PRETRAINED", str(pretrained))
+    monkeypatch.setenv("GANVIZ_RUNS", str(tmp_path / "runs"))
+    return AppTest.from_file(APP, default_timeout=180)
+
+
+def _images(at):
+    return at.get("image")
+
+
+def _button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def _number(at, label):
+    return next(n for n in at.number_input if n.label == label)
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_compare_shows_both_generators_and_nearest_images(app):
+    app.run()
+    _ok(app)
+    assert [h.value for h in app.subheader] == ["UpSampling2D + Conv2D", "Conv2DTranspose"]
+    assert len(_images(app)) == 2 and len(app.get("plotly_chart")) == 1
+    assert "mean |a - b|" in app.markdown[0].value and "60 training images" in app.markdown[0].value
+    assert app.query_params["view"] == "Compare"
+
+
+def test_seed_changes_the_samples(app):
+    app.run()
+    before = [i.proto.imgs[0].url for i in _images(app)]
+    _number(app, "Sample seed (latent z)").set_value(7).run()
+    _ok(app)
+    assert app.query_params["seed"] == "7"
+    assert "(seed 7)" in app.markdown[0].value
+    _button(app, "New samples").click().run()
+    _ok(app)
+    assert app.session_state["w_seed"] != 7
+
+
+def test_every_section_renders(app):
+    app.run()
+    for view in ("Training", "Train now", "Why they differ", "Compare"):
+        app.segmented_control(key="w_view").set_value(view).run()
+        _ok(app)
+        assert app.query_params["view"] == view
+
+
+def test_training_replay_and_smoothing(app):
+    app.query_params["view"] = "Training"
+    app.run()
+    _ok(app)
+    assert app.select_slider(key="w_step").value == 4  # the last recorded step
+    app.select_slider(key="w_step").set_value(1).run()
+    assert [c.value for c in app.caption if "probe z" in c.value] == []  # captions live on images
+    assert all("step 1" in i.proto.imgs[0].caption for i in _images(app))
+    app.slider(key="w_smooth").set_value(0.0).run()
+    _ok(app)
+    assert app.query_params["step"] == "1" and app.query_params["smooth"] == "0"
+
+
+def test_a_link_restores_the_view(app, pretrained):
+    for k, v in {"view": "Training", "seed": "42", "step": "2", "smooth": "0.3"}.items():
+        app.query_params[k] = v
+    app.run()
+    _ok(app)
+    assert app.segmented_control(key="w_view").value == "Training"
+    assert app.select_slider(key="w_step").value == 2 and app.slider(key="w_smooth").value == 0.3
+    assert app.session_state["w_seed"] == 42
+
+
+def test_a_bad_link_falls_back_with_a_message(app):
+    app.query_params["view"] = "Nope"
+    app.query_params["seed"] = "-3"
+    app.query_params["run"] = "missing/run"
+    app.run()
+    _ok(app)
+    assert app.segmented_control(key="w_view").value == "Compare"
+    msgs = " ".join(t.proto.body for t in app.toast)
+    assert "unknown" in msgs and "out of range" in msgs and "not available" in msgs
+
+
+def test_train_now_finishes_and_the_run_becomes_selectable(app):
+    app.query_params["view"] = "Train now"
+    app.run()
+    app.text_input[0].set_value("doodles:camel:40")
+    _number(app, "Steps").set_value(3)
+    _number(app, "Batch size").set_value(8)
+    _button(app, "Train").click().run()
+    _ok(app)
+    job = app.session_state["job"]
+    deadline = time.time() + 120
+    while not job.done and time.time() < deadline:
+        time.sleep(0.5)
+    assert job.done and not job.error and len(job.saved) == 2
+    app.run()
+    _ok(app)
+    names = app.selectbox(key="w_run").options
+    assert names[0] == "pretrained/doodles-camel-s0" and names[1].startswith("yours/doodles-camel-40-s0")
+    app.selectbox(key="w_run").set_value(next(n for n in names if "40" in n)).run()
+    app.segmented_control(key="w_view").set_value("Compare").run()
+    _ok(app)
+    assert len(_images(app)) == 2
+
+
+def test_train_now_bad_dataset_is_an_error_on_the_page(app):
+    app.query_params["view"] = "Train now"
+    app.run()
+    app.text_input[0].set_value("doodles:unicorn")
+    _button(app, "Train").click().run()
+    _ok(app)
+    assert "unknown doodles class" in app.error[0].value
+    assert "job" not in app.session_state
+    app.segmented_control(key="w_view").set_value("Compare").run()
+    assert len(_images(app)) == 2  # the loaded run is still there

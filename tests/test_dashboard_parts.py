@@ -1,0 +1,121 @@
+"""Dashboard logic without Streamlit: runs, view state, bundle zips, the report, the explainer."""
+import io
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+from ganviz import explain
+from ganviz.bundle import BundleError, find_bundles, load_bundle, save_bundles
+from ganviz.charts import smooth
+from ganviz.compare import compare
+from ganviz.config import GANConfig
+from ganviz.dashboard import VIEWS, ViewState, bundle_zip, find_runs, import_bundle_zip
+from ganviz.report import build_report
+from ganviz.training import Trainer
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from ganviz.doodles import make_doodles
+    images = make_doodles(48, "camel", seed=4).reshape(-1, 28, 28)
+    trainer = Trainer(GANConfig(steps=2, batch_size=8, probe_size=4), images).run()
+    root = tmp_path_factory.mktemp("pre")
+    save_bundles(trainer, root / "camel-s0", "fp")
+    return root, trainer, images
+
+
+def test_find_runs_groups_variants(run_dir, tmp_path):
+    root, _, _ = run_dir
+    runs = find_runs({"pretrained": root, "yours": tmp_path / "none"})
+    assert [r.name for r in runs] == ["pretrained/camel-s0"]
+    assert list(runs[0].bundles) == ["upsample", "transpose"]
+
+
+def test_view_state_round_trip_and_validation():
+    s = ViewState(run="a", seed=3, step=10, view="Training", smooth=0.25)
+    back, problems = ViewState.from_query(s.to_query(), ["a", "b"])
+    assert back == s and problems == []
+    bad, problems = ViewState.from_query({"seed": "x", "smooth": "2", "view": "Zzz", "run": "c"}, ["a"])
+    assert bad == ViewState(run="a") and len(problems) == 4
+    assert ViewState().view == VIEWS[0]
+
+
+def test_bundle_zip_round_trip(run_dir, tmp_path):
+    root, _, _ = run_dir
+    src = root / "camel-s0" / "transpose"
+    path = import_bundle_zip(bundle_zip(src), tmp_path)
+    assert path.name == "transpose" and load_bundle(path).meta == load_bundle(src).meta
+    assert find_bundles(tmp_path) == [path]
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_hostile_zips_are_refused_and_never_escape(run_dir, tmp_path):
+    root, _, _ = run_dir
+    src = root / "camel-s0" / "upsample"
+    good = {f"b/{p.name}": p.read_bytes() for p in src.iterdir()}
+    cases = {
+        b"not a zip": "not a zip file",
+        _zip({"b/config.json": b"{}"}): "missing",
+        _zip({**good, "b/config.json": b"{broken"}): "config.json: invalid",
+        _zip({**good, "b/generator.weights.h5": b"HDF5 lies"}): "weights do not match",
+    }
+    for data, message in cases.items():
+        with pytest.raises(BundleError, match=message):
+            import_bundle_zip(data, tmp_path / "in")
+    # names that climb out of the folder are used only for their last part
+    slip = _zip({f"../../{p.name}": p.read_bytes() for p in src.iterdir()})
+    path = import_bundle_zip(slip, tmp_path / "in")
+    assert path.is_relative_to(tmp_path / "in") and not (tmp_path.parent / "config.json").exists()
+    assert not list((tmp_path / "in").glob("*/bundle"))  # refused uploads left nothing behind
+
+
+def test_report_is_self_contained(run_dir):
+    root, trainer, images = run_dir
+    gans = trainer.gans
+    comp = compare(gans, images, seed=1, n=8)
+    html = build_report("r", comp, {v: {k: np.array(x) for k, x in h.items()} for v, h in trainer.history.items()},
+                        images, ["note"])
+    assert len(re.findall(r"<img alt=\"[^\"]*\" src=\"data:image/png;base64,", html)) == 4  # samples + nearest, per variant
+    assert "Plotly.newPlot" in html and html.count("<script") >= 2
+    external = re.findall(r'<script[^>]+src="(http[^"]+)"', html)
+    assert external == []  # plotly.js is inlined, nothing to fetch
+
+
+def test_compare_uses_the_same_z_for_every_variant(run_dir):
+    _, trainer, images = run_dir
+    a = compare(trainer.gans, images, seed=3, n=4)
+    b = compare({"transpose": trainer.gans["transpose"]}, images, seed=3, n=4)
+    assert np.array_equal(a.samples["transpose"], b.samples["transpose"])
+    assert a.distances["upsample"].shape == (4,) and (a.distances["upsample"] > 0).all()
+
+
+def test_overlap_map_for_kernel_5_stride_2_matches_the_analytic_pattern():
+    m = explain.overlap_map(5, 2, size=8)
+    interior = m[4:-4, 4:-4]
+    # per axis, output pixels alternate between ceil(5/2)=3 and floor(5/2)=2 taps: 9, 6, 4 in 2D
+    assert set(np.unique(interior)) == {4, 6, 9}
+    assert np.array_equal(explain.overlap_pattern(5, 2), np.array([[9, 6], [6, 4]]))
+    assert np.unique(explain.overlap_map(4, 2, 8)[4:-4, 4:-4]).tolist() == [4]  # divisible: even
+    assert m.sum() == 8 * 8 * 25  # every tap lands somewhere
+
+
+def test_operator_demo_shapes_and_zero_insertion():
+    d = explain.operator_demo(np.eye(3))
+    assert d["nearest upsample"].shape == (6, 6) and (d["nearest upsample"][:2, :2] == 1).all()
+    assert d["zero insertion"][1::2].sum() == 0 and d["zero insertion"][::2, ::2].sum() == 3
+
+
+def test_smoothing():
+    x = np.array([0.0, 10.0, 10.0])
+    assert np.array_equal(smooth(x, 0), x)
+    s = smooth(x, 0.5)
+    assert s[0] == 0 and 0 < s[1] < 10 and s[1] < s[2] < 10
