@@ -1,7 +1,7 @@
 """The run bundle: one folder per trained generator, all the dashboard needs, no retraining.
 
   config.json                   GANConfig + variant, data set id and fingerprint, versions, timing
-  generator.weights.h5          weights only (never a pickled model, never custom code)
+  generator.weights.h5          weights only, HDF5 arrays keyed layer/variable (no pickles, no code)
   discriminator.weights.h5
   history.npz                   per-step metrics (float32 arrays, no pickles)
   timeline.npz                  probe z and probe samples at log-spaced steps (uint8)
@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
+import keras
 import numpy as np
 
 from ganviz.config import GANConfig
@@ -52,12 +54,43 @@ class Bundle:
     def gan(self) -> GAN:
         """Rebuild the models from the config and load the stored weights."""
         gan = GAN(self.config, self.variant)
-        try:
-            gan.generator.load_weights(str(self.path / "generator.weights.h5"))
-            gan.discriminator.load_weights(str(self.path / "discriminator.weights.h5"))
-        except Exception as exc:  # h5py/Keras raise many types for damaged or mismatched files
-            raise BundleError(f"{self.path}: weights do not match the config's models ({exc})") from None
+        load_weights(gan.generator, self.path / "generator.weights.h5")
+        load_weights(gan.discriminator, self.path / "discriminator.weights.h5")
         return gan
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """Weights only, keyed `layer/variable` by name: plain float arrays in HDF5, no code."""
+    with h5py.File(path, "w") as f:
+        for layer in model.layers:
+            for w in layer.weights:
+                f.create_dataset(f"{layer.name}/{w.name}", data=w.numpy())
+
+
+def load_weights(model: keras.Model, path: Path) -> None:
+    """Fill the model's variables from `save_weights` output, checking every name, shape and dtype."""
+    expected = {f"{layer.name}/{w.name}": w for layer in model.layers for w in layer.weights}
+    try:
+        with h5py.File(path, "r") as f:
+            found = set()
+            f.visititems(lambda name, obj: found.add(name) if isinstance(obj, h5py.Dataset) else None)
+            if found != set(expected):
+                missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
+                raise BundleError(f"{path}: weights do not match the config's {model.name} "
+                                  f"(missing {missing[:3]}, unexpected {extra[:3]})")
+            values = {}
+            for key, var in expected.items():
+                ds = f[key]
+                if ds.shape != tuple(var.shape) or ds.dtype.kind != "f":
+                    raise BundleError(f"{path}: {key} has shape {ds.shape} {ds.dtype}, "
+                                      f"the config's {model.name} needs {tuple(var.shape)} float")
+                values[key] = ds[()]
+    except BundleError:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, ValueError... for damaged files
+        raise BundleError(f"{path}: unreadable weights file ({type(exc).__name__}: {exc})") from None
+    for key, var in expected.items():
+        var.assign(values[key])
 
 
 def _versions() -> dict[str, str]:
@@ -82,8 +115,8 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerpri
         tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=out))
         try:
             (tmp / "config.json").write_text(json.dumps(meta, indent=2))
-            gan.generator.save_weights(str(tmp / "generator.weights.h5"))
-            gan.discriminator.save_weights(str(tmp / "discriminator.weights.h5"))
+            save_weights(gan.generator, tmp / "generator.weights.h5")
+            save_weights(gan.discriminator, tmp / "discriminator.weights.h5")
             np.savez_compressed(tmp / "history.npz",
                                 **{m: np.asarray(trainer.history[variant][m], np.float32) for m in METRICS})
             np.savez_compressed(tmp / "timeline.npz", steps=np.asarray(trainer.recorded_steps, np.int64),

@@ -110,6 +110,11 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         print(f"{out}: {time.time() - t0:.0f} s", flush=True)
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    from ganviz.bench import main as bench_main
+    bench_main(args.quick, args.json, not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m ganviz", description="Compare UpSampling2D+Conv2D with Conv2DTranspose "
                 "generators of the book's first GAN.")
@@ -140,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="pretrained")
     r.add_argument("--steps", type=_positive, default=d.steps)
     r.set_defaults(func=cmd_pretrain)
+
+    b = sub.add_parser("bench", help="measure training and search speed against the book's loop and brute force")
+    b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")
+    b.add_argument("--json", help="also write the results as JSON here")
+    b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -9,6 +9,8 @@ as large differs:
 from __future__ import annotations
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from ganviz.config import GANConfig
@@ -32,30 +34,85 @@ def build_discriminator(config: GANConfig) -> keras.Model:
     return keras.Model(inputs, out, name="discriminator")
 
 
-def upsampling_block(config: GANConfig, variant: str, filters: int, kernel: int, factor: int, name: str) -> list:
+def phase_taps(kernel: int, factor: int) -> tuple[np.ndarray, int, int]:
+    """Which kernel taps of a conv after nearest upsampling land on which input pixel.
+
+    Output pixel f*i + a of UpSampling2D(f) -> Conv2D(k, same) reads input pixels
+    i + (a + u - k//2) // f for taps u = 0..k-1. Returns A with A[a, p, u] = 1 when tap u
+    of phase a reads input offset lo + p, and the offset range (lo, hi).
+    """
+    offsets = [[(a + u - kernel // 2) // factor for u in range(kernel)] for a in range(factor)]
+    lo, hi = min(map(min, offsets)), max(map(max, offsets))
+    taps = np.zeros((factor, hi - lo + 1, kernel), np.float32)
+    for a, row in enumerate(offsets):
+        for u, off in enumerate(row):
+            taps[a, off - lo, u] = 1.0
+    return taps, lo, hi
+
+
+class UpsampleConv2D(layers.Conv2D):
+    """UpSampling2D(factor) then this Conv2D, computed without materialising the upsampled map.
+
+    Same weights, same function (up to float rounding): each of the factor^2 output phases is
+    a small convolution of the *input* with summed taps (3x3 instead of 5x5 for the book's
+    kernel 5, factor 2), and depth_to_space interleaves the phases. 2.8x fewer FLOPs.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, factor: int = 2, **kwargs):
+        super().__init__(filters, kernel_size, padding="same", **kwargs)
+        self.factor = factor
+        self._taps, self._lo, self._hi = phase_taps(kernel_size, factor)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, None if h is None else h * self.factor, None if w is None else w * self.factor, self.filters)
+
+    def call(self, inputs):
+        f, taps = self.factor, self._taps
+        kernel = tf.einsum("apu,bqv,uvio->pqiabo", taps, taps, self.kernel)
+        m = taps.shape[1]
+        kernel = tf.reshape(kernel, (m, m, kernel.shape[2], f * f * self.filters))
+        pad = [[0, 0], [-self._lo, self._hi], [-self._lo, self._hi], [0, 0]]
+        y = tf.nn.conv2d(tf.pad(inputs, pad), kernel, 1, "VALID")
+        return tf.nn.depth_to_space(y, f) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def upsampling_block(config: GANConfig, variant: str, filters: int, kernel: int, factor: int, name: str,
+                     fused: bool = True) -> list:
     """The one place the variants differ: how a layer grows the feature map by `factor`."""
+    init = _init(config)
     if variant == "transpose":
-        return [layers.Conv2DTranspose(filters, kernel, strides=factor, padding="same",
-                                       kernel_initializer=_init(config), name=name)]
-    grow = [layers.UpSampling2D(factor, name=f"{name}_upsample")] if factor > 1 else []
-    return grow + [layers.Conv2D(filters, kernel, padding="same", kernel_initializer=_init(config), name=name)]
+        return [layers.Conv2DTranspose(filters, kernel, strides=factor, padding="same", kernel_initializer=init, name=name)]
+    if factor == 1:
+        return [layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name)]
+    if fused:
+        return [UpsampleConv2D(filters, kernel, factor, kernel_initializer=init, name=name)]
+    return [layers.UpSampling2D(factor, name=f"{name}_upsample"),
+            layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name)]
 
 
-def build_generator(config: GANConfig, variant: str | None = None) -> keras.Model:
-    """z (100) -> Dense -> BN -> ReLU -> 7x7x64 -> 4 upsampling layers -> tanh 28x28x1."""
+def build_generator(config: GANConfig, variant: str | None = None, fused: bool = True) -> keras.Model:
+    """z (100) -> Dense -> BN -> ReLU -> 7x7x64 -> 4 upsampling layers -> tanh 28x28x1.
+
+    `fused=False` builds the book's literal UpSampling2D + Conv2D layers; the default computes
+    the same function faster (UpsampleConv2D). Both load the same weights files.
+    """
     variant = variant or config.variant
     x = inputs = keras.Input((config.z_dim,), name="generator_input")
     units = config.g_initial_shape[0] * config.g_initial_shape[1] * config.g_initial_shape[2]
     x = layers.Dense(units, kernel_initializer=_init(config), name="generator_dense")(x)
-    x = layers.BatchNormalization(momentum=config.g_bn_momentum)(x)
+    x = layers.BatchNormalization(momentum=config.g_bn_momentum, name="generator_dense_bn")(x)
     x = layers.ReLU()(x)
     x = layers.Reshape(config.g_initial_shape)(x)
     last = len(config.g_filters) - 1
     for i, (f, k, u) in enumerate(zip(config.g_filters, config.g_kernels, config.g_upsample)):
-        for layer in upsampling_block(config, variant, f, k, u, f"generator_conv_{i}"):
+        for layer in upsampling_block(config, variant, f, k, u, f"generator_conv_{i}", fused):
             x = layer(x)
         if i < last:
-            x = layers.BatchNormalization(momentum=config.g_bn_momentum)(x)
+            x = layers.BatchNormalization(momentum=config.g_bn_momentum, name=f"generator_bn_{i}")(x)
             x = layers.ReLU()(x)
         else:
             x = layers.Activation("tanh", name="generator_output")(x)

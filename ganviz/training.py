@@ -75,12 +75,12 @@ def _optimizer(config: GANConfig, lr: float) -> keras.optimizers.Optimizer:
 class GAN:
     """One variant: its generator, discriminator, optimisers and compiled training step."""
 
-    def __init__(self, config: GANConfig, variant: str):
+    def __init__(self, config: GANConfig, variant: str, fused_upsample: bool = True):
         self.config, self.variant = config, variant
         keras.utils.set_random_seed(config.seed)  # identical discriminators for every variant
         self.discriminator = build_discriminator(config)
         keras.utils.set_random_seed(config.seed)
-        self.generator = build_generator(config, variant)
+        self.generator = build_generator(config, variant, fused=fused_upsample)
         self.d_opt = _optimizer(config, config.d_lr)
         self.g_opt = _optimizer(config, config.g_lr)
         self.d_opt.build(self.discriminator.trainable_variables)

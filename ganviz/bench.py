@@ -1,0 +1,209 @@
+"""`python -m ganviz bench`: the project's benchmark. Every figure is a ratio taken in one run
+on one machine; CI runs `--quick` to prove it works and never asserts speed.
+
+1. training throughput per variant: the book's Keras loop (train_on_batch / predict, written
+   faithfully below) versus ganviz's compiled loop, same models and batch, after warm-up;
+2. efficiency: model GFLOP/s against a measured float32 matrix-multiply peak;
+3. nearest training image by L1: NumPy one query at a time versus `ganviz.nearest_l1`;
+4. dashboard cold start in headless Chromium, and the server's peak RSS.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ganviz import data
+from ganviz.config import VARIANTS, GANConfig
+from ganviz.models import build_discriminator, build_generator
+from ganviz.neighbours import nearest_l1, nearest_l1_numpy
+from ganviz.training import GAN, batch_stream
+
+ROOT = Path(__file__).parents[1]
+
+
+# ---- FLOPs from layer shapes (multiply-add = 2 FLOPs) ----
+def forward_flops(model: keras.Model) -> int:
+    """Forward FLOPs per image of the literal layers: convolutions, transposed convolutions, dense."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, cin = layer.input.shape
+            total += 2 * h * w * cin * layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            cin = layer.input.shape[-1]
+            total += 2 * h * w * cin * cout * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def step_flops(config: GANConfig, variant: str) -> int:
+    """Model FLOPs of one book step: D real and D fake (forward + backward = 3x forward each),
+    one generator forward for the fake batch, and the generator update through D (3x both)."""
+    f_d = forward_flops(build_discriminator(config))
+    f_g = forward_flops(build_generator(config, variant, fused=False))
+    return config.batch_size * (3 * f_d + (f_g + 3 * f_d) + 3 * (f_g + f_d))
+
+
+# ---- the book's loop, as in models/GAN.py of the book's repository, in Keras 3 ----
+class BookLoop:
+    """train_on_batch on real, predict + train_on_batch on fake, train_on_batch of the combined model.
+
+    Keras 3 reads `trainable` when a train function runs, not when the model is compiled, so
+    the book's freezing is kept by switching the flag around each call, as Keras 3 requires.
+    """
+
+    def __init__(self, config: GANConfig, variant: str):
+        self.config = config
+        self.discriminator = build_discriminator(config)
+        self.generator = build_generator(config, variant, fused=False)
+        self.discriminator.compile(keras.optimizers.RMSprop(config.d_lr), "binary_crossentropy", metrics=["accuracy"])
+        self.discriminator.trainable = False
+        z = keras.Input((config.z_dim,))
+        self.model = keras.Model(z, self.discriminator(self.generator(z)))
+        self.model.compile(keras.optimizers.RMSprop(config.g_lr), "binary_crossentropy", metrics=["accuracy"])
+
+    def step(self, real: np.ndarray, z_d: np.ndarray, z_g: np.ndarray) -> None:
+        b = len(real)
+        valid, fake = np.ones((b, 1)), np.zeros((b, 1))
+        self.discriminator.trainable = True
+        self.discriminator.train_on_batch(real, valid)
+        self.discriminator.train_on_batch(self.generator.predict(z_d, verbose=0), fake)
+        self.discriminator.trainable = False
+        self.model.train_on_batch(z_g, valid)
+
+
+def _throughput(step, config: GANConfig, x: np.ndarray, warmup: int, steps: int) -> float:
+    """Images per second of `step(real, z_d, z_g)` after warm-up."""
+    stream = batch_stream(config, len(x))
+    for _ in range(warmup):
+        idx, z_d, z_g = next(stream)
+        step(x[idx], z_d, z_g)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        idx, z_d, z_g = next(stream)
+        out = step(x[idx], z_d, z_g)
+    if isinstance(out, dict):
+        float(out["g_loss"])  # wait for the last step's result
+    return steps * config.batch_size / (time.perf_counter() - t0)
+
+
+def matmul_peak(n: int, repeats: int) -> float:
+    """Best float32 GFLOP/s of an n x n matrix product in TensorFlow on this machine."""
+    a = tf.random.normal((n, n))
+    mm = tf.function(lambda a: tf.matmul(a, a))
+    mm(a).numpy()
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        mm(a).numpy()
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int) -> list[dict]:
+    rows = []
+    for variant in VARIANTS:
+        cfg = config.replace(variant=variant)
+        book = _throughput(BookLoop(cfg, variant).step, cfg, x, warmup, steps)
+        row = {"variant": variant, "book_images_per_s": book}
+        for name, gan_cfg, fused_layer in (("ganviz_literal_layers", cfg, False), ("ganviz", cfg, True),
+                                           ("ganviz_fused_step", cfg.replace(fused_step=True), True)):
+            gan = GAN(gan_cfg, variant, fused_upsample=fused_layer)
+            row[f"{name}_images_per_s"] = _throughput(gan.train_step, gan_cfg, x, warmup, steps)
+            row[f"{name}_speedup"] = row[f"{name}_images_per_s"] / book
+        row["model_gflop_per_step"] = step_flops(cfg, variant) / 1e9
+        row["ganviz_gflop_per_s"] = row["model_gflop_per_step"] * row["ganviz_images_per_s"] / cfg.batch_size
+        rows.append(row)
+    return rows
+
+
+def _queries(kind: str, refs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "uniform noise":
+        return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
+    if kind == "generated":
+        from ganviz.dashboard import find_runs
+        runs = find_runs({"pretrained": ROOT / "pretrained"})
+        if runs:
+            from ganviz.bundle import load_bundle
+            from ganviz.training import latent_batch
+            gan = load_bundle(next(iter(runs[0].bundles.values()))).gan()
+            return gan.generator(latent_batch(0, n, 100), training=False).numpy()
+    noisy = data.to_model_scale(refs[rng.integers(0, len(refs), n)]) + rng.normal(0, 0.2, (n, 28, 28, 1))
+    return np.clip(noisy, -1, 1).astype(np.float32)
+
+
+def bench_neighbours(refs: np.ndarray, n_queries: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    nearest_l1(refs[:2], refs[:100])  # compile the kernels outside the timing
+    nearest_l1(rng.uniform(-1, 1, (2, 784)).astype(np.float32), refs[:100])
+    rows = []
+    for kind in ("generated", "noisy real", "uniform noise"):
+        q = _queries(kind, refs, n_queries, rng)
+        t0 = time.perf_counter()
+        i0, d0 = nearest_l1_numpy(q, refs)
+        t_numpy = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        i1, d1 = nearest_l1(q, refs)
+        t_fast = time.perf_counter() - t0
+        rows.append({"queries": kind, "n_queries": len(q), "n_references": len(refs), "numpy_s": t_numpy,
+                     "ganviz_s": t_fast, "speedup": t_numpy / t_fast, "same_indices": bool(np.array_equal(i0, i1)),
+                     "max_distance_diff": float(np.abs(d0 - d1).max())})
+    return rows
+
+
+def run(quick: bool = False, browser: bool = True) -> dict:
+    config = GANConfig(batch_size=8 if quick else 64)
+    x = data.to_model_scale(data.load("doodles:camel:256" if quick else "doodles:camel").images)
+    fm = data.find_fashion_mnist()
+    refs = data.load("fashion-mnist").images if fm else data.load("doodles:camel:60000").images
+    if quick:
+        refs = refs[:2000]
+    result = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
+                    "tensorflow": tf.__version__, "keras": keras.__version__},
+        "quick": quick,
+        "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
+        "matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10),
+        "nearest_neighbour": bench_neighbours(refs, 8 if quick else 64),
+    }
+    for row in result["training"]:
+        row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
+    if browser:
+        from ganviz.browser import cold_start
+        result["cold_start"] = cold_start(ROOT)
+    return result
+
+
+def table(result: dict) -> str:
+    lines = [f"machine: {result['machine']}", "",
+             "training (images/s)   book   ganviz(literal)  ganviz   ganviz+fused step   speed-up   GFLOP/s  of peak"]
+    for r in result["training"]:
+        lines.append(f"  {r['variant']:<18} {r['book_images_per_s']:6.0f}   {r['ganviz_literal_layers_images_per_s']:8.0f}"
+                     f"        {r['ganviz_images_per_s']:6.0f}   {r['ganviz_fused_step_images_per_s']:8.0f}"
+                     f"            {r['ganviz_speedup']:5.2f}x    {r['ganviz_gflop_per_s']:6.0f}   "
+                     f"{r['fraction_of_matmul_peak']:5.0%}")
+    lines.append(f"  float32 matmul peak: {result['matmul_peak_gflop_per_s']:.0f} GFLOP/s")
+    lines += ["", "nearest image by L1     numpy s   ganviz s   speed-up   same indices   max |d diff|"]
+    for r in result["nearest_neighbour"]:
+        lines.append(f"  {r['queries']:<20} {r['numpy_s']:8.3f}   {r['ganviz_s']:8.4f}   {r['speedup']:7.1f}x"
+                     f"   {str(r['same_indices']):>12}   {r['max_distance_diff']:.1e}")
+    if "cold_start" in result:
+        c = result["cold_start"]
+        lines += ["", f"dashboard cold start: {c['seconds_to_samples']:.1f} s to both sample grids, "
+                      f"server peak RSS {c['server_peak_rss_mb']:.0f} MB"]
+    return "\n".join(lines)
+
+
+def main(quick: bool, json_path: str | None, browser: bool) -> None:
+    result = run(quick, browser)
+    print(table(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
