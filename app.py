@@ -19,7 +19,7 @@ from ganviz.compare import compare
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
 from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip
 from ganviz.images import grid
-from ganviz.neighbours import reference_norms
+from ganviz.neighbours import L1Index
 from ganviz.report import build_report
 
 ROOT = Path(__file__).parent
@@ -44,7 +44,7 @@ def cached_bundle(path: str, mtime: float):
 @st.cache_resource(show_spinner="Loading training images ...", max_entries=3)
 def cached_training_set(spec: str):
     images = data.load(spec).images
-    return images, reference_norms(images)
+    return images, L1Index.build(images)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -57,7 +57,7 @@ def mtime(path: Path) -> float:
 
 
 def training_set(spec: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
-    """The run's training images and their norms, or (None, None, why) so samples still show."""
+    """The run's training images and their search index, or (None, None, why) so samples still show."""
     try:
         return (*cached_training_set(spec), "")
     except data.DataError as exc:
@@ -123,10 +123,10 @@ def variant_header(col, variant: str) -> None:
 
 # ---- sections ----
 def show_compare() -> None:
-    images, ref_sq, why = training_set(config.dataset)
+    images, index, why = training_set(config.dataset)
     if why:
         st.warning(why)
-    comp = compare(gans, images, state.seed, N_SHOWN, ref_sq)
+    comp = compare(gans, index, state.seed, N_SHOWN)
     st.markdown(f"**Samples from the same {N_SHOWN} latent vectors z** (seed {state.seed}), enlarged with nearest "
                 "neighbour. " + ("Below each sample: its nearest training image by L1, the book's "
                                  "`l1_compare_images` = mean |a - b| on the model's [-1, 1] scale, searched "
@@ -143,7 +143,7 @@ def show_compare() -> None:
         col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])},
                       hide_index=True)
     if images is not None:
-        many = compare(gans, images, state.seed, N_HIST, ref_sq)
+        many = compare(gans, index, state.seed, N_HIST)
         st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator.** Near zero would mean "
                     "the generator copies training images.")
         st.plotly_chart(distance_histogram(many.distances), width="stretch")
@@ -274,8 +274,8 @@ if run is not None:
                                "application/zip", on_click="ignore")
 
         def report_html() -> str:
-            images, ref_sq, _ = training_set(config.dataset)
-            comp = compare(gans, images, state.seed, N_SHOWN, ref_sq)
+            images, index, _ = training_set(config.dataset)
+            comp = compare(gans, index, state.seed, N_SHOWN)
             return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
                                 [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"])
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",

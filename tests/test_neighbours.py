@@ -47,6 +47,25 @@ def test_the_books_l1_definition():
     assert i[0] == 1 and d[0] == pytest.approx(1.0)  # half the pixels differ by 2 on [-1, 1]
 
 
-def test_out_of_range_queries_fall_back_to_brute_force(refs):
+def test_out_of_range_queries_are_still_exact(refs):
     q = np.random.default_rng(2).uniform(-3, 3, (4, 784)).astype(np.float32)
     _check(q, refs)
+
+
+def test_a_prepared_index_gives_the_same_answer(refs):
+    from ganviz.neighbours import L1Index
+    q = np.random.default_rng(3).uniform(-1, 1, (5, 28, 28)).astype(np.float32)
+    index = L1Index.build(refs)
+    assert len(index) == 3000 and sorted(index.order) == list(range(784))
+    i1, d1 = nearest_l1(q, index)
+    i2, d2 = nearest_l1(q, refs)
+    assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
+
+
+def test_bad_shapes_are_refused(refs):
+    with pytest.raises(ValueError, match="pixels"):
+        nearest_l1(np.zeros((1, 10), np.float32), refs)
+    with pytest.raises(ValueError, match="no reference"):
+        nearest_l1(np.zeros((1, 784), np.float32), np.zeros((0, 784), np.float32))
+    i, d = nearest_l1(np.zeros((0, 784), np.float32), refs)
+    assert i.shape == d.shape == (0,)
