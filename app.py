@@ -15,25 +15,26 @@ import streamlit as st
 from ganviz import data, explain
 from ganviz.bundle import BundleError, load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
-from ganviz.compare import compare
+from ganviz.compare import Comparison, compare
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
 from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip
 from ganviz.images import grid
+from ganviz.inference import NumpyGenerator
 from ganviz.neighbours import L1Index
 from ganviz.report import build_report
 
 ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
-N_SHOWN, N_HIST, COLS = 16, 256, 8
+N_SHOWN, N_HIST, COLS = 16, 128, 8
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 
 
 # ---- cached loaders: once per process, shared read-only by every session ----
 @st.cache_resource(show_spinner="Loading generator ...", max_entries=16)
-def cached_gan(path: str, mtime: float):
-    return load_bundle(path).gan()
+def cached_generator(path: str, mtime: float) -> NumpyGenerator:
+    return NumpyGenerator.from_bundle(load_bundle(path))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -50,6 +51,13 @@ def cached_training_set(spec: str):
 @st.cache_data(show_spinner=False, ttl=30)
 def cached_runs(pretrained: str, own: str):
     return find_runs({"pretrained": Path(pretrained), "yours": Path(own)})
+
+
+@st.cache_data(show_spinner="Sampling and searching the training set ...", max_entries=64)
+def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, seed: int, n: int) -> Comparison:
+    """Samples from the same z and, when the training set loads, their nearest training images."""
+    _, index, _ = training_set(spec)
+    return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n)
 
 
 def mtime(path: Path) -> float:
@@ -112,7 +120,7 @@ run = next((r for r in runs if r.name == state.run), None)
 state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or VIEWS[0]
 
 bundles = {v: cached_bundle(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
-gans = {v: cached_gan(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
+bundle_key = tuple((v, str(p), mtime(p)) for v, p in run.bundles.items()) if run else ()
 config: GANConfig | None = next(iter(bundles.values())).config if bundles else None
 
 
@@ -123,15 +131,15 @@ def variant_header(col, variant: str) -> None:
 
 # ---- sections ----
 def show_compare() -> None:
-    images, index, why = training_set(config.dataset)
+    images, _, why = training_set(config.dataset)
     if why:
         st.warning(why)
-    comp = compare(gans, index, state.seed, N_SHOWN)
+    comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
     st.markdown(f"**Samples from the same {N_SHOWN} latent vectors z** (seed {state.seed}), enlarged with nearest "
                 "neighbour. " + ("Below each sample: its nearest training image by L1, the book's "
                                  "`l1_compare_images` = mean |a - b| on the model's [-1, 1] scale, searched "
                                  f"exactly over all {len(images):,} training images." if images is not None else ""))
-    for col, variant in zip(st.columns(len(gans)), gans):
+    for col, variant in zip(st.columns(len(comp.samples)), comp.samples):
         variant_header(col, variant)
         if images is None:
             col.image(grid(comp.samples[variant], cols=COLS, scale=4), caption="samples")
@@ -143,7 +151,7 @@ def show_compare() -> None:
         col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])},
                       hide_index=True)
     if images is not None:
-        many = compare(gans, index, state.seed, N_HIST)
+        many = cached_compare(bundle_key, config.dataset, state.seed, N_HIST)
         st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator.** Near zero would mean "
                     "the generator copies training images.")
         st.plotly_chart(distance_histogram(many.distances), width="stretch")
@@ -274,8 +282,8 @@ if run is not None:
                                "application/zip", on_click="ignore")
 
         def report_html() -> str:
-            images, index, _ = training_set(config.dataset)
-            comp = compare(gans, index, state.seed, N_SHOWN)
+            images, _, _ = training_set(config.dataset)
+            comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
             return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
                                 [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"])
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",

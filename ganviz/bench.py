@@ -22,7 +22,8 @@ from ganviz import data
 from ganviz.config import VARIANTS, GANConfig
 from ganviz.models import build_discriminator, build_generator
 from ganviz.neighbours import L1Index, nearest_l1, nearest_l1_numpy, to_rows
-from ganviz.training import GAN, batch_stream
+from ganviz.noise import batch_stream
+from ganviz.training import GAN
 
 ROOT = Path(__file__).parents[1]
 
@@ -133,9 +134,10 @@ def _queries(kind: str, refs: np.ndarray, n: int, rng: np.random.Generator) -> n
         runs = find_runs({"pretrained": ROOT / "pretrained"})
         if runs:
             from ganviz.bundle import load_bundle
-            from ganviz.training import latent_batch
-            gan = load_bundle(next(iter(runs[0].bundles.values()))).gan()
-            return gan.generator(latent_batch(0, n, 100), training=False).numpy()
+            from ganviz.noise import latent_batch
+            from ganviz.compare import generate
+            generator = load_bundle(next(iter(runs[0].bundles.values()))).generator()
+            return generate(generator, latent_batch(0, n, generator.input_shape[-1]))
     noisy = data.to_model_scale(refs[rng.integers(0, len(refs), n)]) + rng.normal(0, 0.2, (n, 28, 28, 1))
     return np.clip(noisy, -1, 1).astype(np.float32)
 

@@ -18,12 +18,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import h5py
-import keras
 import numpy as np
 
-from ganviz.config import GANConfig
-from ganviz.training import METRICS, GAN, Trainer
+from ganviz.config import METRICS, GANConfig
+
+if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing a bundle needs none
+    import keras
+
+    from ganviz.training import GAN, Trainer
 
 FILES = ("config.json", "generator.weights.h5", "discriminator.weights.h5", "history.npz", "timeline.npz")
 FORMAT = 1
@@ -51,8 +56,16 @@ class Bundle:
     def name(self) -> str:
         return self.path.name
 
+    def generator(self) -> keras.Model:
+        """Only the generator (Keras), weights loaded."""
+        from ganviz.models import build_generator
+        model = build_generator(self.config, self.variant)
+        load_weights(model, self.path / "generator.weights.h5")
+        return model
+
     def gan(self) -> GAN:
-        """Rebuild the models from the config and load the stored weights."""
+        """Rebuild both models (and optimisers) from the config and load the stored weights."""
+        from ganviz.training import GAN
         gan = GAN(self.config, self.variant)
         load_weights(gan.generator, self.path / "generator.weights.h5")
         load_weights(gan.discriminator, self.path / "discriminator.weights.h5")
@@ -69,28 +82,34 @@ def save_weights(model: keras.Model, path: Path) -> None:
 
 def load_weights(model: keras.Model, path: Path) -> None:
     """Fill the model's variables from `save_weights` output, checking every name, shape and dtype."""
-    expected = {f"{layer.name}/{w.name}": w for layer in model.layers for w in layer.weights}
+    variables = {f"{layer.name}/{w.name}": w for layer in model.layers for w in layer.weights}
+    values = read_weights(path, {key: tuple(v.shape) for key, v in variables.items()})
+    for key, var in variables.items():
+        var.assign(values[key])
+
+
+def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Arrays of a `save_weights` file, checked to be exactly the named float arrays of these shapes."""
     try:
         with h5py.File(path, "r") as f:
-            found = set()
+            found: set[str] = set()
             f.visititems(lambda name, obj: found.add(name) if isinstance(obj, h5py.Dataset) else None)
-            if found != set(expected):
-                missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
-                raise BundleError(f"{path}: weights do not match the config's {model.name} "
+            if found != set(shapes):
+                missing, extra = sorted(set(shapes) - found), sorted(found - set(shapes))
+                raise BundleError(f"{path}: weights do not match the config's model "
                                   f"(missing {missing[:3]}, unexpected {extra[:3]})")
             values = {}
-            for key, var in expected.items():
+            for key, shape in shapes.items():
                 ds = f[key]
-                if ds.shape != tuple(var.shape) or ds.dtype.kind != "f":
-                    raise BundleError(f"{path}: {key} has shape {ds.shape} {ds.dtype}, "
-                                      f"the config's {model.name} needs {tuple(var.shape)} float")
-                values[key] = ds[()]
+                if ds.shape != tuple(shape) or ds.dtype.kind != "f":
+                    raise BundleError(f"{path}: {key} has shape {ds.shape} {ds.dtype}, the config's model "
+                                      f"needs {tuple(shape)} float")
+                values[key] = ds[()].astype(np.float32)
+            return values
     except BundleError:
         raise
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError... for damaged files
         raise BundleError(f"{path}: unreadable weights file ({type(exc).__name__}: {exc})") from None
-    for key, var in expected.items():
-        var.assign(values[key])
 
 
 def _versions() -> dict[str, str]:

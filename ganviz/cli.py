@@ -92,12 +92,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_sample(args: argparse.Namespace) -> None:
     from ganviz.bundle import load_bundle
+    from ganviz.compare import generate
+    from ganviz.data import to_uint8
     from ganviz.images import grid, save_png
-    from ganviz.training import latent_batch
+    from ganviz.noise import latent_batch
 
     bundle = load_bundle(args.bundle)
     z = latent_batch(args.seed, args.n, bundle.config.z_dim)
-    save_png(grid(bundle.gan().sample(z), scale=args.scale), args.out)
+    save_png(grid(to_uint8(generate(bundle.generator(), z)), scale=args.scale), args.out)
     print(args.out)
 
 

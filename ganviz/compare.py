@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Callable
+
 import numpy as np
 
 from ganviz.data import to_uint8
 from ganviz.neighbours import L1Index, nearest_l1
-from ganviz.training import GAN, latent_batch
+from ganviz.noise import latent_batch
+
+GENERATE_BATCH = 64  # bounds the activations held at once (and so the server's memory)
 
 
 @dataclass
@@ -19,14 +23,24 @@ class Comparison:
     distances: dict[str, np.ndarray]  # variant -> mean |a - b| on [-1, 1]
 
 
-def compare(gans: dict[str, GAN], train_images: np.ndarray | L1Index | None, seed: int, n: int) -> Comparison:
+Generator = Callable[..., np.ndarray]  # a Keras generator or an inference.NumpyGenerator
+
+
+def generate(generator: Generator, z: np.ndarray) -> np.ndarray:
+    """Generator outputs on [-1, 1] for z, in inference mode, a batch at a time."""
+    return np.concatenate([np.asarray(generator(z[i:i + GENERATE_BATCH], training=False))
+                           for i in range(0, len(z), GENERATE_BATCH)])
+
+
+def compare(generators: dict[str, Generator], train_images: np.ndarray | L1Index | None,
+            seed: int, n: int) -> Comparison:
     """Sample n images per variant from the same z; find nearest training images if given
     (pass an `L1Index` of the training set when comparing repeatedly)."""
-    any_gan = next(iter(gans.values()))
-    z = latent_batch(seed, n, any_gan.config.z_dim)
+    z_dim = next(iter(generators.values())).input_shape[-1]
+    z = latent_batch(seed, n, z_dim)
     samples, nearest, distances = {}, {}, {}
-    for variant, gan in gans.items():
-        generated = gan.generator(z, training=False).numpy()
+    for variant, generator in generators.items():
+        generated = generate(generator, z)
         samples[variant] = to_uint8(generated)
         if train_images is not None:
             nearest[variant], distances[variant] = nearest_l1(generated, train_images)

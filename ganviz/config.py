@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 VARIANTS = ("upsample", "transpose")
+# what the training loop records per step, per variant
+METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
 VARIANT_LABELS = {
     "upsample": "UpSampling2D + Conv2D",
     "transpose": "Conv2DTranspose",

@@ -58,11 +58,10 @@ class L1Index:
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _search(q: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _search(q: np.ndarray, r: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
     nq, dim = q.shape
     best = np.full(nq, np.inf, dtype=np.float32)
     best_i = np.zeros(nq, dtype=np.int64)
-    groups = numba.get_num_threads()
     size = (nq + groups - 1) // groups
     for start in range(0, r.shape[0], BLOCK):
         stop = min(start + BLOCK, r.shape[0])
@@ -98,7 +97,7 @@ def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index) -> tuple[n
         raise ValueError(f"queries have {q.shape[1]} pixels, references {index.rows.shape[1]}")
     if len(q) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return _search(np.ascontiguousarray(q[:, index.order]), index.rows)
+    return _search(np.ascontiguousarray(q[:, index.order]), index.rows, numba.get_num_threads())
 
 
 def nearest_l1_numpy(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

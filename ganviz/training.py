@@ -20,11 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganviz.config import GANConfig
+from ganviz.config import METRICS, GANConfig
 from ganviz.data import to_model_scale, to_uint8
 from ganviz.models import build_discriminator, build_generator
-
-METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
+from ganviz.noise import batch_stream, probe_z
 
 # Same seed, same machine -> same numbers (costs little on CPU for these ops).
 tf.config.experimental.enable_op_determinism()
@@ -32,26 +31,6 @@ tf.config.experimental.enable_op_determinism()
 
 class Diverged(RuntimeError):
     """Losses went NaN/inf; training stops and the last good state is kept."""
-
-
-def probe_z(config: GANConfig) -> np.ndarray:
-    """The fixed probe batch of latent vectors shared by every variant of a run."""
-    return np.random.default_rng([config.seed, 1]).standard_normal((config.probe_size, config.z_dim)).astype(np.float32)
-
-
-def latent_batch(seed: int, n: int, z_dim: int) -> np.ndarray:
-    """n latent vectors z ~ N(0, 1) for a sample seed: the same z goes through every variant."""
-    return np.random.default_rng(seed).standard_normal((n, z_dim)).astype(np.float32)
-
-
-def batch_stream(config: GANConfig, n_images: int):
-    """Endless (real indices, z for the D-fake batch, z for the G batch), the same for every variant."""
-    rng = np.random.default_rng([config.seed, 2])
-    b, z = config.batch_size, config.z_dim
-    while True:
-        yield (rng.integers(0, n_images, b),
-               rng.standard_normal((b, z)).astype(np.float32),
-               rng.standard_normal((b, z)).astype(np.float32))
 
 
 def timeline_steps(total: int, frames: int = 24) -> list[int]:

@@ -15,6 +15,11 @@ def test_dashboard_in_a_real_browser(tmp_path):
         assert page.get_by_text("Conv2DTranspose").count() >= 1
         assert page.locator("[data-testid='stException']").count() == 0
 
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name="Export report (.html)").click()
+        report = Path(download.value.path()).read_text()
+        assert report.startswith("<!doctype html>") and "Plotly.newPlot" in report and "<img alt=" in report
+
         page.get_by_role("radio", name="Training", exact=True).click()
         page.wait_for_selector("text=Replay: probe batch at step", timeout=60_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)

@@ -80,8 +80,7 @@ def test_hostile_zips_are_refused_and_never_escape(run_dir, tmp_path):
 
 def test_report_is_self_contained(run_dir):
     root, trainer, images = run_dir
-    gans = trainer.gans
-    comp = compare(gans, images, seed=1, n=8)
+    comp = compare({v: g.generator for v, g in trainer.gans.items()}, images, seed=1, n=8)
     html = build_report("r", comp, {v: {k: np.array(x) for k, x in h.items()} for v, h in trainer.history.items()},
                         images, ["note"])
     assert len(re.findall(r"<img alt=\"[^\"]*\" src=\"data:image/png;base64,", html)) == 4  # samples + nearest, per variant
@@ -92,10 +91,13 @@ def test_report_is_self_contained(run_dir):
 
 def test_compare_uses_the_same_z_for_every_variant(run_dir):
     _, trainer, images = run_dir
-    a = compare(trainer.gans, images, seed=3, n=4)
-    b = compare({"transpose": trainer.gans["transpose"]}, images, seed=3, n=4)
+    generators = {v: g.generator for v, g in trainer.gans.items()}
+    a = compare(generators, images, seed=3, n=4)
+    b = compare({"transpose": generators["transpose"]}, images, seed=3, n=4)
     assert np.array_equal(a.samples["transpose"], b.samples["transpose"])
     assert a.distances["upsample"].shape == (4,) and (a.distances["upsample"] > 0).all()
+    c = compare(generators, images, seed=3, n=130)  # more than one generation batch
+    assert np.array_equal(c.samples["transpose"][:4], a.samples["transpose"])
 
 
 def test_overlap_map_for_kernel_5_stride_2_matches_the_analytic_pattern():

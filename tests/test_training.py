@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ganviz.training import GAN, METRICS, Diverged, Trainer, batch_stream, probe_z, timeline_steps
+from ganviz.config import METRICS
+from ganviz.noise import batch_stream, probe_z
+from ganviz.training import GAN, Diverged, Trainer, timeline_steps
 
 
 def _weights(model):

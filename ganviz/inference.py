@@ -1,0 +1,89 @@
+"""The generator's forward pass in NumPy, from a bundle's weights file, for viewing only.
+
+Why a second forward pass: importing TensorFlow costs the dashboard ~680 MB of memory and
+~3.5 s before the first picture, and showing samples needs neither gradients nor a GPU. This
+runs the same layers as `models.build_generator` in inference mode (batch norm with its
+moving statistics), from the same weights; tests check it against the Keras model. Training
+always uses the Keras models.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ganviz.bundle import Bundle, read_weights
+from ganviz.config import GANConfig
+
+BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
+
+
+def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the generator's weights, as `bundle.save_weights` writes them."""
+    units = int(np.prod(config.g_initial_shape))
+    shapes = {"generator_dense/kernel": (config.z_dim, units), "generator_dense/bias": (units,)}
+    bn = lambda name, n: {f"{name}/{v}": (n,) for v in ("gamma", "beta", "moving_mean", "moving_variance")}
+    shapes.update(bn("generator_dense_bn", units))
+    cin = config.g_initial_shape[2]
+    for i, (f, k) in enumerate(zip(config.g_filters, config.g_kernels)):
+        shapes[f"generator_conv_{i}/kernel"] = (k, k, f, cin) if variant == "transpose" else (k, k, cin, f)
+        shapes[f"generator_conv_{i}/bias"] = (f,)
+        if i < len(config.g_filters) - 1:
+            shapes.update(bn(f"generator_bn_{i}", f))
+        cin = f
+    return shapes
+
+
+def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Conv2D(padding='same', stride 1): x (N, H, W, C), kernel (k, k, C, O) -> (N, H, W, O)."""
+    n, h, w, _ = x.shape
+    k = kernel.shape[0]
+    pad = np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0)))
+    out = np.zeros((n, h, w, kernel.shape[3]), np.float32)
+    for u in range(k):  # one matrix product per kernel tap: no k*k-times larger im2col copy
+        for v in range(k):
+            out += pad[:, u:u + h, v:v + w] @ kernel[u, v]
+    return out
+
+
+def conv_transpose_same(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
+    """Conv2DTranspose(padding='same'): each input pixel adds its kernel footprint every
+    `stride` pixels of the output. kernel (k, k, O, C) as Keras stores it -> (N, sH, sW, O)."""
+    n, h, w, _ = x.shape
+    k = kernel.shape[0]
+    full = np.zeros((n, (h - 1) * stride + k, (w - 1) * stride + k, kernel.shape[2]), np.float32)
+    for u in range(k):
+        for v in range(k):
+            full[:, u:u + (h - 1) * stride + 1:stride, v:v + (w - 1) * stride + 1:stride] += x @ kernel[u, v].T
+    before = max(k - stride, 0) // 2  # TensorFlow's 'same' padding puts the odd pixel after
+    return full[:, before:before + h * stride, before:before + w * stride]
+
+
+class NumpyGenerator:
+    """Callable like a Keras generator in inference mode: z (N, z_dim) -> images (N, 28, 28, 1)."""
+
+    def __init__(self, config: GANConfig, variant: str, weights: dict[str, np.ndarray]):
+        self.config, self.variant, self.w = config, variant, weights
+        self.input_shape = (None, config.z_dim)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> "NumpyGenerator":
+        shapes = weight_shapes(bundle.config, bundle.variant)
+        return cls(bundle.config, bundle.variant, read_weights(bundle.path / "generator.weights.h5", shapes))
+
+    def _bn_relu(self, x: np.ndarray, name: str) -> np.ndarray:
+        w = self.w
+        scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
+        return np.maximum((x - w[f"{name}/moving_mean"]) * scale + w[f"{name}/beta"], 0.0)
+
+    def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        c, w = self.config, self.w
+        x = np.asarray(z, np.float32) @ w["generator_dense/kernel"] + w["generator_dense/bias"]
+        x = self._bn_relu(x, "generator_dense_bn").reshape(len(x), *c.g_initial_shape)
+        last = len(c.g_filters) - 1
+        for i, factor in enumerate(c.g_upsample):
+            kernel, bias = w[f"generator_conv_{i}/kernel"], w[f"generator_conv_{i}/bias"]
+            if self.variant == "transpose":
+                x = conv_transpose_same(x, kernel, factor) + bias
+            else:
+                x = conv_same(np.repeat(np.repeat(x, factor, axis=1), factor, axis=2), kernel) + bias
+            x = self._bn_relu(x, f"generator_bn_{i}") if i < last else np.tanh(x)
+        return x.astype(np.float32)

@@ -1,0 +1,45 @@
+"""The NumPy viewer's generator equals the Keras generator it was saved from."""
+import numpy as np
+import pytest
+
+from ganviz.bundle import load_bundle, save_bundles
+from ganviz.config import GANConfig
+from ganviz.inference import NumpyGenerator, conv_transpose_same, weight_shapes
+from ganviz.noise import latent_batch
+from ganviz.training import Trainer
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    from ganviz.doodles import make_doodles
+    images = make_doodles(48, "camel", seed=2).reshape(-1, 28, 28)
+    trainer = Trainer(GANConfig(steps=3, batch_size=8), images).run()  # BN statistics have moved
+    return save_bundles(trainer, tmp_path_factory.mktemp("b"), "fp")
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_numpy_generator_matches_keras(bundles, which):
+    bundle = load_bundle(bundles[which])
+    z = latent_batch(5, 7, 100)
+    keras_out = bundle.generator()(z, training=False).numpy()
+    numpy_out = NumpyGenerator.from_bundle(bundle)(z)
+    assert numpy_out.shape == (7, 28, 28, 1)
+    np.testing.assert_allclose(numpy_out, keras_out, atol=1e-4)
+
+
+def test_weight_shapes_match_the_keras_model():
+    from ganviz.models import build_generator
+    c = GANConfig()
+    for variant in ("upsample", "transpose"):
+        model = build_generator(c, variant)
+        assert weight_shapes(c, variant) == {f"{l.name}/{w.name}": tuple(w.shape) for l in model.layers for w in l.weights}
+
+
+@pytest.mark.parametrize("k, stride", [(5, 2), (4, 2), (3, 1), (5, 1)])
+def test_transpose_conv_matches_tensorflow(k, stride):
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 5, 3)).astype(np.float32)
+    kernel = rng.normal(size=(k, k, 4, 3)).astype(np.float32)
+    ref = tf.nn.conv2d_transpose(x, kernel, (2, 5 * stride, 5 * stride, 4), stride, padding="SAME").numpy()
+    np.testing.assert_allclose(conv_transpose_same(x, kernel, stride), ref, atol=1e-4)
