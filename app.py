@@ -13,11 +13,13 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data, explain
-from ganviz.bundle import BundleError, load_bundle
+from ganviz.bundle import load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.compare import Comparison, compare
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
-from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip
+from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, save_uploads
+from ganviz.errors import DataError, UserError
+from ganviz.files import ACCEPTED
 from ganviz.images import grid
 from ganviz.inference import NumpyGenerator
 from ganviz.neighbours import L1Index
@@ -68,7 +70,7 @@ def training_set(spec: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """The run's training images and their search index, or (None, None, why) so samples still show."""
     try:
         return (*cached_training_set(spec), "")
-    except data.DataError as exc:
+    except DataError as exc:
         return None, None, f"Nearest-neighbour panel unavailable: {exc}"
 
 
@@ -113,7 +115,7 @@ with st.sidebar:
             st.session_state.imported = uploaded.file_id
             cached_runs.clear()
             st.success(f"Loaded {path.parent.name}; pick yours/uploads/{path.parent.name} under Run.")
-        except BundleError as exc:
+        except UserError as exc:
             st.error(str(exc))
 
 run = next((r for r in runs if r.name == state.run), None)
@@ -215,25 +217,36 @@ def show_train_now() -> None:
     d = GANConfig()
     with st.form("train"):
         c1, c2, c3 = st.columns(3)
-        spec = c1.text_input("Data set", "doodles:camel:2000", help="doodles[:CLASS[:N]], fashion-mnist, a .npy or IDX path")
+        spec = c1.text_input("Data set", "doodles:camel:2000", help=data.SPECS)
         steps = c1.number_input("Steps", 1, 20_000, 200)
         batch = c2.number_input("Batch size", 1, 1024, d.batch_size)
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
         variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
+        uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,
+                                   type=["npy", "npz", "png", "jpg", "jpeg", "zip"], accept_multiple_files=True)
+        polarity = st.radio("Dark strokes on light paper", ["detect", "invert", "keep as is"], horizontal=True,
+                            help="The model draws white strokes on black, like Quick Draw")
         start = st.form_submit_button("Train", disabled=running, type="primary")
     if start:
         try:
             if not variants:
                 raise ValueError("pick at least one variant")
+            if uploads:
+                spec = save_uploads([(u.name, u.getvalue()) for u in uploads], session_runs / "data")
+            bar = st.progress(0.0, text="loading data ...")
+            ds = data.load(spec, invert={"detect": None, "invert": True, "keep as is": False}[polarity],
+                           progress=lambda done, total: bar.progress(done / total if total else 0.0,
+                                                                     text=f"downloading {done / 2**20:.1f} MB"))
+            bar.empty()
             cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
                             d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0])
-            ds = data.load(spec)
-            out = session_runs / f"{spec.replace(':', '-').replace('/', '_')[-40:]}-s{seed}-{len(list(session_runs.glob('*')))}"
+            name = Path(spec).name if uploads else spec.replace(":", "-").replace("/", "_")[-40:]
+            out = session_runs / f"{name}-s{seed}-{len(list(session_runs.glob('*')))}"
             st.session_state.job = TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint)
             st.session_state.job_announced = False
-        except (ValueError, data.DataError) as exc:
+        except (ValueError, UserError) as exc:
             st.error(str(exc))
     training_progress()
 

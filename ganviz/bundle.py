@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from ganviz.config import METRICS, GANConfig
+from ganviz.errors import BundleError
 
 if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing a bundle needs none
     import keras
@@ -32,10 +33,6 @@ if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing
 
 FILES = ("config.json", "generator.weights.h5", "discriminator.weights.h5", "history.npz", "timeline.npz")
 FORMAT = 1
-
-
-class BundleError(ValueError):
-    """A folder that is not a valid ganviz bundle; the message says which part and why."""
 
 
 @dataclass

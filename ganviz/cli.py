@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from ganviz.config import VARIANTS, GANConfig
+from ganviz.data import SPECS
+from ganviz.errors import UserError
 
 PRETRAINED_RUNS = (  # (dataset spec, seed): what `pretrain` regenerates under pretrained/
     ("doodles:camel", 0), ("fashion-mnist", 0), ("doodles:camel", 1), ("doodles:camel", 2),
@@ -70,13 +72,20 @@ def _print_progress(trainer) -> None:
     print(f"\r[{bar}] {progress_line(trainer)}", end=end, file=sys.stderr, flush=True)
 
 
-def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False) -> list[Path]:
+def _print_download(done: int, total: int) -> None:
+    share = done / total if total else 0
+    print(f"\rdownloading {done / 2**20:6.1f} / {total / 2**20:.1f} MB [{'#' * int(24 * share):<24}]",
+          end="\n" if done >= total else "", file=sys.stderr, flush=True)
+
+
+def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False,
+              invert: bool | None = None) -> list[Path]:
     """Load data, train the variants in lockstep, save one bundle per variant."""
     from ganviz import data
     from ganviz.bundle import save_bundles
     from ganviz.training import Trainer
 
-    dataset = data.load(config.dataset)
+    dataset = data.load(config.dataset, invert=invert, progress=None if quiet else _print_download)
     trainer = Trainer(config, dataset.images, variants, on_step=None if quiet else _print_progress)
     trainer.run()
     return save_bundles(trainer, out, dataset.fingerprint)
@@ -86,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     variants = VARIANTS if args.variant == "both" else (args.variant,)
     config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
                        d_lr=args.d_lr, g_lr=args.g_lr, variant=variants[0], fused_step=args.fused)
-    for path in train_run(config, variants, Path(args.out)):
+    invert = {"auto": None, "yes": True, "no": False}[args.invert]
+    for path in train_run(config, variants, Path(args.out), invert=invert):
         print(path)
 
 
@@ -127,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--variant", choices=(*VARIANTS, "both"), default="both")
     t.add_argument("--steps", type=_positive, default=d.steps)
     t.add_argument("--batch", type=_positive, default=d.batch_size)
-    t.add_argument("--dataset", default=d.dataset, help="doodles[:CLASS[:N]], fashion-mnist, FILE.npy or IDX file")
+    t.add_argument("--dataset", default=d.dataset, help=SPECS)
+    t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+                   help="image files: dark strokes on white are inverted (auto: decided from the borders)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--d-lr", type=_rate, default=d.d_lr)
     t.add_argument("--g-lr", type=_rate, default=d.g_lr)
@@ -157,13 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ganviz.bundle import BundleError
-    from ganviz.data import DataError
-
     try:
         args = build_parser().parse_args(argv)
         args.func(args)
-    except (UsageError, DataError, BundleError, ValueError) as exc:
+    except (UsageError, UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

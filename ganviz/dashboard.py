@@ -10,8 +10,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganviz.bundle import FILES, BundleError, find_bundles, load_bundle, save_bundles
+import numpy as np
+
+from ganviz.bundle import FILES, find_bundles, load_bundle, save_bundles
 from ganviz.config import VARIANTS, GANConfig
+from ganviz.errors import BundleError, DataError
+from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
 
 VIEWS = ("Compare", "Training", "Train now", "Why they differ")
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
@@ -89,7 +93,7 @@ class TrainingJob:
     saved: list[Path] = field(default_factory=list)
     started: float = field(default_factory=time.time)
 
-    def start(self, images, fingerprint: str) -> "TrainingJob":
+    def start(self, images: np.ndarray, fingerprint: str) -> "TrainingJob":
         from ganviz.training import Trainer
         self.trainer = Trainer(self.config, images, self.variants)
         self._thread = threading.Thread(target=self._run, args=(fingerprint,), daemon=True, name="ganviz-train")
@@ -107,6 +111,25 @@ class TrainingJob:
     @property
     def done(self) -> bool:
         return not self._thread.is_alive()
+
+
+def save_uploads(uploads: list[tuple[str, bytes]], dest_root: Path) -> str:
+    """Check uploaded training files, keep them under dest_root, return their data set spec.
+
+    Each file is decoded first, so a bad one is refused with its name before anything is kept.
+    One file becomes a file spec; several images become a folder spec.
+    """
+    if not uploads:
+        raise DataError("no files uploaded")
+    for name, raw in uploads:
+        images_from_bytes(name, raw)
+    if len(uploads) > 1 and any(Path(n).suffix.lower() not in IMAGE_SUFFIXES for n, _ in uploads):
+        raise DataError("several files can only be PNG/JPEG images; upload one .npy, .npz or .zip by itself")
+    folder = dest_root / f"upload-{int(time.time() * 1000)}"
+    folder.mkdir(parents=True)
+    for i, (name, raw) in enumerate(uploads):  # our own file names: nothing from the upload is a path
+        (folder / f"{i:05d}{Path(name).suffix.lower()}").write_bytes(raw)
+    return str(folder if len(uploads) > 1 else next(folder.iterdir()))
 
 
 def bundle_zip(path: Path) -> bytes:

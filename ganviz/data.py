@@ -1,13 +1,14 @@
 """Training images: one spec string names a data set everywhere (CLI, dashboard, bundles).
 
 Specs:
-  doodles[:CLASS[:N]]   the embedded procedural drawings (default class camel, 10,000 drawings)
-  fashion-mnist         the Debian package `dataset-fashion-mnist` (IDX files)
-  PATH.npy              a Quick Draw numpy-bitmap file, (N, 784) uint8
-  PATH (IDX, .gz too)   an MNIST-format image file
+  doodles[:CLASS[:N]]      the embedded procedural drawings (camel by default, 10,000 of them)
+  quickdraw:CATEGORY[:N]   the book's real data: a Quick Draw numpy-bitmap file, downloaded once
+                           (the book keeps N = 80,000 camels)
+  fashion-mnist            Debian's `dataset-fashion-mnist` IDX files, or Keras' cache
+  PATH                     an IDX file (raw or .gz), .npy, .npz, PNG/JPEG, a zip or folder of images
 
-Every loader returns uint8 images of shape (N, 28, 28), white strokes on black; `to_model_scale`
-applies the book's normalisation `(x - 127.5) / 127.5` to [-1, 1].
+Every source gives uint8 images (N, 28, 28), white strokes on black; `to_model_scale` applies
+the book's normalisation `(x - 127.5) / 127.5` to [-1, 1].
 """
 from __future__ import annotations
 
@@ -20,18 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ganviz import files, quickdraw
 from ganviz.doodles import CLASSES, make_doodles
+from ganviz.errors import DataError
 
 DEFAULT_DOODLES = 10_000
-MAX_IMAGES = 500_000
 FASHION_MNIST_DIRS = (
     Path("/usr/share/datasets/fashion-mnist"),
     Path.home() / ".keras" / "datasets" / "fashion-mnist",
 )
-
-
-class DataError(ValueError):
-    """A data source that cannot be used; the message says what was wrong and what is accepted."""
+SPECS = "doodles[:CLASS[:N]], quickdraw:CATEGORY[:N], fashion-mnist, or a file/folder path"
 
 
 @dataclass(frozen=True)
@@ -62,60 +61,29 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 127.5 + 127.5), 0, 255).astype(np.uint8)
 
 
-def _check_images(images: np.ndarray, source: str) -> np.ndarray:
-    if images.ndim == 2 and images.shape[1] == 784:
-        images = images.reshape(-1, 28, 28)
-    if images.ndim == 4 and images.shape[-1] == 1:
-        images = images[..., 0]
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{source}: shape {images.shape} is not images of 28x28; "
-                        "accepted: (N, 784), (N, 28, 28) or (N, 28, 28, 1)")
-    if len(images) == 0:
-        raise DataError(f"{source}: holds no images; accepted: at least one 28x28 image")
-    if len(images) > MAX_IMAGES:
-        raise DataError(f"{source}: {len(images):,} images is more than the limit of {MAX_IMAGES:,}")
-    if images.dtype != np.uint8:
-        raise DataError(f"{source}: dtype {images.dtype} is not uint8; accepted: uint8 pixel values 0-255")
-    return np.ascontiguousarray(images)
-
-
-def load_npy(path: str | os.PathLike) -> np.ndarray:
-    """A Quick Draw numpy-bitmap file: (N, 784) uint8. Never unpickles."""
-    try:
-        arr = np.load(path, allow_pickle=False, mmap_mode=None)
-    except ValueError as exc:  # object arrays need pickle
-        raise DataError(f"{path}: not a plain numeric .npy file ({exc}); accepted: uint8 arrays") from None
-    except (OSError, EOFError) as exc:
-        raise DataError(f"{path}: cannot read as .npy ({exc})") from None
-    return _check_images(arr, str(path))
-
-
-def read_idx(raw: bytes, source: str) -> np.ndarray:
-    """Decode an IDX3 (MNIST-format) image file held in memory."""
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if len(raw) < 16:
-        raise DataError(f"{source}: too short for an IDX header")
-    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
-    if magic != 0x00000803:
-        raise DataError(f"{source}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")
-    if len(raw) != 16 + n * rows * cols:
-        raise DataError(f"{source}: holds {len(raw) - 16} pixel bytes, header promises {n}x{rows}x{cols}")
-    images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
-    return _check_images(images, source)
-
-
 def cache_dir() -> Path:
     """Where downloads and generated data are kept (GANVIZ_CACHE overrides)."""
     return Path(os.environ.get("GANVIZ_CACHE", Path.home() / ".cache" / "ganviz"))
 
 
-def _cached_doodles(n: int, category: str) -> np.ndarray:
+def _count(text: str, what: str) -> int | None:
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise DataError(f"{what} count {text!r} is not a whole number") from None
+    if not 1 <= n <= files.MAX_IMAGES:
+        raise DataError(f"{what} count must be between 1 and {files.MAX_IMAGES:,}, got {n}")
+    return n
+
+
+def _doodles(n: int, category: str) -> np.ndarray:
     """Drawing takes ~0.7 ms each; keep the result on disk so a restart is instant."""
     path = cache_dir() / f"doodles-{category}-{n}.npy"
     if path.exists():
         try:
-            return load_npy(path)
+            return files.images_from_bytes(path.name, path.read_bytes())
         except DataError:
             pass  # a damaged cache file is simply redrawn
     images = make_doodles(n, category).reshape(-1, 28, 28)
@@ -127,6 +95,31 @@ def _cached_doodles(n: int, category: str) -> np.ndarray:
     return images
 
 
+def read_idx(raw: bytes, source: str) -> np.ndarray:
+    """Decode an IDX3 (MNIST-format) image file held in memory."""
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{source}: damaged gzip data ({exc})") from None
+    if len(raw) < 16:
+        raise DataError(f"{source}: too short for an IDX header")
+    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803:
+        raise DataError(f"{source}: not an IDX image file (magic {magic:#010x}, expected 0x00000803)")
+    if (rows, cols) != (28, 28):
+        raise DataError(f"{source}: {rows}x{cols} images; accepted: 28x28")
+    if len(raw) != 16 + n * rows * cols:
+        raise DataError(f"{source}: holds {len(raw) - 16} pixel bytes, header promises {n}x{rows}x{cols}")
+    if not 1 <= n <= files.MAX_IMAGES:
+        raise DataError(f"{source}: {n:,} images; accepted: 1 to {files.MAX_IMAGES:,}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
+
+
+def _is_idx(path: Path) -> bool:
+    return "idx" in path.name or "ubyte" in path.name
+
+
 def find_fashion_mnist() -> Path | None:
     for folder in FASHION_MNIST_DIRS:
         if (folder / "train-images-idx3-ubyte.gz").exists():
@@ -134,21 +127,25 @@ def find_fashion_mnist() -> Path | None:
     return None
 
 
-def load(spec: str) -> Dataset:
-    """Resolve a data set spec string to uint8 images (N, 28, 28)."""
+def load(spec: str, invert: bool | None = None, progress: quickdraw.Progress | None = None) -> Dataset:
+    """Resolve a data set spec string to uint8 images (N, 28, 28).
+
+    `invert` applies to image files (None: detect dark-on-light from the borders);
+    `progress(done, total)` reports a Quick Draw download.
+    """
     kind, _, rest = spec.partition(":")
     if kind == "doodles":
         category, _, count = rest.partition(":")
         category = category or "camel"
         if category not in CLASSES:
             raise DataError(f"unknown doodles class {category!r}; available: {', '.join(CLASSES)}")
-        try:
-            n = int(count) if count else DEFAULT_DOODLES
-        except ValueError:
-            raise DataError(f"doodles count {count!r} is not a whole number") from None
-        if not 1 <= n <= MAX_IMAGES:
-            raise DataError(f"doodles count must be between 1 and {MAX_IMAGES:,}, got {n}")
-        return Dataset(spec, _cached_doodles(n, category))
+        return Dataset(spec, _doodles(_count(count, "doodles") or DEFAULT_DOODLES, category))
+    if kind == "quickdraw":
+        category, _, count = rest.partition(":")
+        path = quickdraw.download(category, cache_dir(), progress)
+        cap = _count(count, "quickdraw")
+        drawings = np.load(path, allow_pickle=False, mmap_mode="r")
+        return Dataset(spec, np.array(drawings[:cap]).reshape(-1, 28, 28))
     if spec == "fashion-mnist":
         path = find_fashion_mnist()
         if path is None:
@@ -158,8 +155,7 @@ def load(spec: str) -> Dataset:
         return Dataset(spec, read_idx(path.read_bytes(), str(path)))
     path = Path(spec)
     if not path.exists():
-        raise DataError(f"data set {spec!r} not found; accepted: doodles[:CLASS[:N]], fashion-mnist, "
-                        "a .npy file or an IDX file")
-    if path.suffix == ".npy":
-        return Dataset(spec, load_npy(path))
-    return Dataset(spec, read_idx(path.read_bytes(), str(path)))
+        raise DataError(f"data set {spec!r} not found; accepted: {SPECS}")
+    if path.is_file() and _is_idx(path):
+        return Dataset(spec, read_idx(path.read_bytes(), str(path)))
+    return Dataset(spec, files.fix_polarity(files.read_path(path), invert))

@@ -121,3 +121,23 @@ def test_smoothing():
     assert np.array_equal(smooth(x, 0), x)
     s = smooth(x, 0.5)
     assert s[0] == 0 and 0 < s[1] < 10 and s[1] < s[2] < 10
+
+
+def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
+    from ganviz import data
+    from ganviz.dashboard import save_uploads
+    from ganviz.errors import DataError
+    from test_files import STROKE, _npy, _png
+
+    spec = save_uploads([("camels.npy", _npy(np.tile(STROKE, (4, 1, 1))))], tmp_path)
+    assert data.load(spec).images.shape == (4, 28, 28)
+    spec = save_uploads([("a.png", _png(255 - STROKE)), ("../../b.JPG", _png(255 - STROKE, "JPEG"))], tmp_path)
+    images = data.load(spec).images
+    assert images.shape == (2, 28, 28) and images[0, 14, 14] > 200  # dark-on-white detected and inverted
+    assert all(p.is_relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    kept = set(tmp_path.rglob("*"))
+    with pytest.raises(DataError, match="bad.npy: the file is empty"):
+        save_uploads([("a.png", _png(STROKE)), ("bad.npy", b"")], tmp_path)
+    with pytest.raises(DataError, match="several files can only be PNG/JPEG"):
+        save_uploads([("a.png", _png(STROKE)), ("b.npy", _npy(np.zeros((1, 784), np.uint8)))], tmp_path)
+    assert set(tmp_path.rglob("*")) == kept  # refused uploads leave nothing behind

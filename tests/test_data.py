@@ -66,18 +66,6 @@ def test_bad_specs_have_clear_messages(spec, message):
         data.load(spec)
 
 
-@pytest.mark.parametrize("array, message", [
-    (np.array([{"a": 1}], dtype=object), "not a plain numeric"),
-    (np.zeros((3, 10), np.uint8), "not images of 28x28"),
-    (np.zeros((0, 784), np.uint8), "holds no images"),
-    (np.zeros((3, 784), np.float64), "not uint8"),
-])
-def test_bad_npy_files_are_refused(tmp_path, array, message):
-    np.save(tmp_path / "bad.npy", array, allow_pickle=True)
-    with pytest.raises(DataError, match=message):
-        data.load(str(tmp_path / "bad.npy"))
-
-
 def test_truncated_idx_is_refused(tmp_path):
     raw = struct.pack(">IIII", 0x803, 5, 28, 28) + b"\0" * 100
     (tmp_path / "t-idx").write_bytes(raw)

@@ -1,0 +1,14 @@
+"""Errors a user can cause. Each message is one line: what was wrong and what is accepted.
+The CLI prints it and exits 2; the dashboard shows it on the page and keeps what it had."""
+
+
+class UserError(ValueError):
+    """Bad input from outside: a file, a spec string, a setting, an upload."""
+
+
+class DataError(UserError):
+    """Training images that cannot be loaded."""
+
+
+class BundleError(UserError):
+    """A folder or zip that is not a valid ganviz bundle."""
