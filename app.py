@@ -15,7 +15,11 @@ import streamlit as st
 from ganviz import data, explain
 from ganviz.bundle import load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
-from ganviz.compare import Comparison, compare
+from ganviz.analysis import slerp
+from ganviz.compare import Comparison, compare, generate
+from ganviz.data import to_uint8
+from ganviz.noise import latent_batch
+from ganviz.study import N_SAMPLES, Study, run_study, study_figures, study_table
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
 from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, save_uploads
 from ganviz.errors import DataError, UserError
@@ -29,6 +33,7 @@ ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8
+N_STUDY = N_SAMPLES
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 
@@ -60,6 +65,13 @@ def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, 
     """Samples from the same z and, when the training set loads, their nearest training images."""
     _, index, _ = training_set(spec)
     return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n)
+
+
+@st.cache_resource(show_spinner="Measuring every seed of this data set ...", max_entries=4)
+def cached_study(paths: tuple[str, ...]) -> Study:
+    keyed = {p: mtime(Path(p)) for p in paths}
+    return run_study([cached_bundle(p, m) for p, m in keyed.items()],
+                     generators={p: cached_generator(p, m) for p, m in keyed.items()})
 
 
 def mtime(path: Path) -> float:
@@ -251,6 +263,46 @@ def show_train_now() -> None:
     training_progress()
 
 
+def study_for(dataset: str) -> Study:
+    """The study over every run (pretrained and yours) trained on this data set."""
+    paths = sorted(str(p) for r in runs for p in r.bundles.values()
+                   if cached_bundle(str(p), mtime(p)).config.dataset == dataset)
+    return cached_study(tuple(paths))
+
+
+def show_analysis() -> None:
+    try:
+        study = study_for(config.dataset)
+    except UserError as exc:
+        st.error(str(exc))
+        return
+    seeds = sorted({r.seed for r in study.runs})
+    st.markdown(f"**Every run on `{study.dataset}`: {len(study.runs)} generators, seeds {seeds}.** Each measure is "
+                f"the mean over seeds with its 95% interval (Student t); {N_STUDY} samples per generator.")
+    for sentence in study.sentences:
+        st.markdown(f"- {sentence}")
+    st.dataframe(study_table(study), hide_index=True, width="stretch")
+    figs = study_figures(study)
+    st.markdown("**Checkerboard: mean power spectra** (log10). Period-2 patterns light up the edges and corners "
+                "(the Nyquist frequencies); compare each generator with the real images (Durall et al., CVPR 2020).")
+    st.plotly_chart(figs["spectra"], width="stretch")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(figs["profiles"], width="stretch")
+    c2.plotly_chart(figs["checkerboard_over_training"], width="stretch")
+    if "copying" in figs:
+        st.markdown("**Copying**: distances to the nearest training image, samples against real images the runs never "
+                    "saw. Samples much closer than new real images would mean memorised training data "
+                    "(Meehan et al., AISTATS 2020).")
+        st.plotly_chart(figs["copying"], width="stretch")
+    else:
+        st.info("No held-out real images for this data set, so the copying test is left out.")
+    st.markdown(f"**Latent interpolation**: spherical path from z of seed {state.seed} to z of seed {state.seed + 1}, "
+                "the same z through both generators.")
+    z = slerp(latent_batch(state.seed, 1, config.z_dim)[0], latent_batch(state.seed + 1, 1, config.z_dim)[0], 10)
+    for variant, path, m in bundle_key:
+        st.image(grid(to_uint8(generate(cached_generator(path, m), z)), cols=10, scale=3), caption=variant)
+
+
 def show_why() -> None:
     st.markdown(
         "**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convolution sees a smooth, blocky map "
@@ -284,6 +336,8 @@ elif state.view == "Training":
     show_training()
 elif state.view == "Train now":
     show_train_now()
+elif state.view == "Analysis":
+    show_analysis()
 else:
     show_why()
 
@@ -298,7 +352,8 @@ if run is not None:
             images, _, _ = training_set(config.dataset)
             comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
             return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
-                                [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"])
+                                [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"],
+                                study=study_for(config.dataset))
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",
                            "text/html", on_click="ignore")
 

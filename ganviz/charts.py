@@ -71,3 +71,50 @@ def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: b
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title=title, height=260, margin={"l": 5, "r": 5, "t": 35, "b": 5})
     return fig
+
+
+def spectrum_figure(spectra: dict[str, np.ndarray]) -> go.Figure:
+    """log10 mean power spectra side by side; period-2 frequencies are the corners and edge midpoints."""
+    fig = make_subplots(rows=1, cols=len(spectra), subplot_titles=list(spectra), horizontal_spacing=0.03)
+    for col, s in enumerate(spectra.values(), start=1):
+        fig.add_trace(go.Heatmap(z=np.log10(s + 1e-6), coloraxis="coloraxis",
+                                 hovertemplate="fy %{y}, fx %{x}<br>log10 power %{z:.2f}<extra></extra>",
+                                 x=np.arange(-14, 14), y=np.arange(-14, 14)), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
+    fig.update_layout(height=330, coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10"}},
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def profile_figure(profiles: dict[str, np.ndarray]) -> go.Figure:
+    fig = go.Figure()
+    for name, p in profiles.items():
+        variant = name.split()[0]
+        fig.add_trace(go.Scatter(x=np.arange(len(p)), y=p, name=name, mode="lines",
+                                 line={"color": COLORS.get(variant, "#444"), "dash": "solid" if variant in COLORS else "dot"}))
+    fig.update_layout(height=300, yaxis_type="log", xaxis_title="spatial frequency (FFT bins from the centre; 14 = period 2)",
+                      yaxis_title="mean power", margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    return fig
+
+
+def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> go.Figure:
+    """One line per run: (label 'variant seed', steps, values)."""
+    fig = go.Figure()
+    for label, steps, values in series:
+        variant = label.split()[0]
+        fig.add_trace(go.Scatter(x=np.maximum(steps, 1), y=values, name=label, mode="lines+markers",
+                                 line={"color": COLORS.get(variant)}, marker={"size": 4}))
+    fig.update_layout(height=300, xaxis_type="log", xaxis_title="step (probe batch; step 0 drawn at 1)",
+                      yaxis_title=title, margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    return fig
+
+
+def copy_figure(distances: dict[str, np.ndarray]) -> go.Figure:
+    """Nearest-training distances: samples of each variant against held-out real images."""
+    fig = go.Figure()
+    for name, d in distances.items():
+        fig.add_trace(go.Histogram(x=d, name=name, opacity=0.55, histnorm="probability", nbinsx=30,
+                                   marker_color=COLORS.get(name.split()[0], "#777")))
+    fig.update_layout(barmode="overlay", height=300, xaxis_title="L1 to nearest training image",
+                      yaxis_title="share", margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    return fig

@@ -122,6 +122,42 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         print(f"{out}: {time.time() - t0:.0f} s", flush=True)
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from ganviz import data
+    from ganviz.bundle import find_bundles, load_bundle
+    from ganviz.compare import compare
+    from ganviz.errors import BundleError
+    from ganviz.inference import NumpyGenerator
+    from ganviz.report import build_report
+    from ganviz.study import run_study
+
+    paths = []
+    for arg in map(Path, args.paths):
+        found = [arg] if (arg / "config.json").is_file() else find_bundles(arg)
+        if not found:
+            raise BundleError(f"{arg}: neither a bundle nor a folder holding bundles")
+        paths += found
+    bundles = [load_bundle(p) for p in paths]
+    spec = args.dataset or bundles[0].config.dataset
+    chosen = [b for b in bundles if b.config.dataset == spec]
+    if not chosen:
+        raise BundleError(f"no bundle was trained on {spec!r}; found {sorted({b.config.dataset for b in bundles})}")
+    first = [b for b in chosen if b.path.parent == chosen[0].path.parent]  # one run: its variants
+    try:
+        train = data.load(spec).images
+    except data.DataError as exc:
+        print(f"note: no nearest-neighbour panels or study ({exc})", file=sys.stderr)
+        train = None
+    comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
+    study = run_study(chosen) if train is not None else None
+    skipped = sorted({b.config.dataset for b in bundles} - {spec})
+    notes = [f"data set {spec}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
+    notes += [f"left out (other data sets): {', '.join(skipped)}"] if skipped else []
+    Path(args.out).write_text(build_report(f"ganviz: {spec}", comp, {b.variant: b.history for b in first},
+                                           train, notes, study=study))
+    print(args.out)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from ganviz.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser)
@@ -159,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="pretrained")
     r.add_argument("--steps", type=_positive, default=d.steps)
     r.set_defaults(func=cmd_pretrain)
+
+    rp = sub.add_parser("report", help="write a self-contained HTML report: samples, curves, analysis over seeds")
+    rp.add_argument("paths", nargs="+", help="bundle folders, or folders holding bundles (e.g. pretrained)")
+    rp.add_argument("--dataset", help="which data set's runs to report (default: the first bundle's)")
+    rp.add_argument("--seed", type=int, default=0, help="sample seed for the side-by-side grids")
+    rp.add_argument("--out", default="report.html")
+    rp.set_defaults(func=cmd_report)
 
     b = sub.add_parser("bench", help="measure training and search speed against the book's loop and brute force")
     b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")

@@ -17,7 +17,7 @@ from ganviz.config import VARIANTS, GANConfig
 from ganviz.errors import BundleError, DataError
 from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
 
-VIEWS = ("Compare", "Training", "Train now", "Why they differ")
+VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
 

@@ -13,6 +13,7 @@ from ganviz.charts import distance_histogram, loss_figure
 from ganviz.compare import Comparison
 from ganviz.config import VARIANT_LABELS
 from ganviz.images import grid, png_bytes
+from ganviz.study import Study, study_figures, study_table
 
 
 def _img(image: np.ndarray, alt: str) -> str:
@@ -25,13 +26,27 @@ def _figures(figs: list[go.Figure]) -> list[str]:
     return [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
 
 
+def _study_html(study: Study, charts: list[str]) -> str:
+    rows = study_table(study)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    sentences = "".join(f"<li>{html.escape(s)}</li>" for s in study.sentences)
+    return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2><ul>{sentences}</ul>"
+            f"<table><tr>{head}</tr>{body}</table>"
+            "<p>Means over seeds with 95% Student-t intervals. Checkerboard: share of power at period 2 "
+            "(Durall et al., CVPR 2020); copying: Meehan et al., AISTATS 2020.</p>" + "".join(charts))
+
+
 def build_report(title: str, comparison: Comparison, histories: dict[str, dict[str, np.ndarray]],
-                 train_images: np.ndarray | None, notes: list[str] | None = None, cols: int = 8) -> str:
-    """The samples, loss curves and nearest-neighbour panels of one comparison, as HTML."""
+                 train_images: np.ndarray | None, notes: list[str] | None = None, cols: int = 8,
+                 study: Study | None = None) -> str:
+    """The samples, loss curves and nearest-neighbour panels of one comparison (and, given a
+    study, the analysis over seeds), as HTML."""
     figs = [loss_figure(histories, smoothing=0.6)]
     if comparison.distances:
         figs.append(distance_histogram(comparison.distances))
-    charts = _figures(figs)
+    study_figs = list(study_figures(study).values()) if study else []
+    charts = _figures(figs + study_figs)
     columns = []
     for variant, samples in comparison.samples.items():
         parts = [f"<h3>{html.escape(VARIANT_LABELS.get(variant, variant))} <small>({variant})</small></h3>",
@@ -47,11 +62,13 @@ def build_report(title: str, comparison: Comparison, histories: dict[str, dict[s
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
-.row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}</style></head>
+.row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>ganviz report, {stamp}. Samples use the same latent vectors z (seed {comparison.seed}) in every column.</p>
 <ul>{note_html}</ul>
 <h2>Samples and nearest training images</h2><div class="row">{"".join(columns)}</div>
 <h2>Loss curves</h2>{charts[0]}
-{"<h2>Nearest-neighbour distances</h2>" + charts[1] if len(charts) > 1 else ""}
+{"<h2>Nearest-neighbour distances</h2>" + charts[1] if comparison.distances else ""}
+{_study_html(study, charts[len(figs):]) if study else ""}
 </body></html>"""

@@ -71,10 +71,13 @@ def test_seed_changes_the_samples(app):
 
 def test_every_section_renders(app):
     app.run()
-    for view in ("Training", "Train now", "Why they differ", "Compare"):
+    for view in ("Training", "Analysis", "Train now", "Why they differ", "Compare"):
         app.segmented_control(key="w_view").set_value(view).run()
         _ok(app)
         assert app.query_params["view"] == view
+        if view == "Analysis":
+            assert "one seed each, so no claim" in " ".join(m.value for m in app.markdown)
+            assert len(app.get("plotly_chart")) == 4 and len(_images(app)) == 2  # charts; interpolation rows
 
 
 def test_training_replay_and_smoothing(app):

@@ -90,8 +90,24 @@ def test_cli_train_end_to_end(tmp_path):
     assert [load_bundle(p).variant for p in find_bundles(tmp_path / "x")] == ["transpose", "upsample"]
 
 
+def test_cli_report_is_one_self_contained_file(tmp_path):
+    from ganviz.config import GANConfig
+    from ganviz.data import load
+    ds = load("doodles:camel:64")
+    for seed in (0, 1):
+        t = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=seed), ds.images).run()
+        save_bundles(t, tmp_path / "runs" / f"s{seed}", ds.fingerprint)
+    out = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "Analysis over seeds: doodles:camel:64" in html and "4 generators in the analysis" in html
+    assert html.count("Plotly.newPlot") >= 5 and "checkerboard" in html
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
 def test_cli_help_on_every_command():
-    for argv in (["--help"], ["train", "--help"], ["sample", "--help"], ["pretrain", "--help"]):
+    for argv in (["--help"], ["train", "--help"], ["sample", "--help"], ["pretrain", "--help"], ["report", "--help"],
+                 ["bench", "--help"]):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 0

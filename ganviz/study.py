@@ -1,0 +1,89 @@
+"""The variants compared over every seed of a data set: the analysis behind the dashboard's
+Analysis section, the report and `python -m ganviz report`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ganviz import analysis, data
+from ganviz.bundle import Bundle
+from ganviz.compare import generate
+from ganviz.doodles import make_doodles
+from ganviz.errors import DataError
+from ganviz.inference import NumpyGenerator
+from ganviz.neighbours import L1Index
+from ganviz.noise import latent_batch
+
+N_SAMPLES = 256
+
+
+def held_out(spec: str, n: int) -> np.ndarray | None:
+    """Real images of the same kind that no run trained on, or None where there are none."""
+    kind, _, rest = spec.partition(":")
+    if kind == "doodles":  # training draws seed 0; seed 1 draws new drawings of the same class
+        return make_doodles(n, rest.partition(":")[0] or "camel", seed=1).reshape(-1, 28, 28)
+    if spec == "fashion-mnist":
+        path = data.find_fashion_mnist()
+        return data.read_idx(path.with_name("t10k-images-idx3-ubyte.gz").read_bytes(), "t10k")[:n] if path else None
+    return None
+
+
+@dataclass
+class Study:
+    dataset: str
+    runs: list[analysis.RunMeasures]
+    table: dict[str, dict[str, analysis.Interval]]
+    sentences: list[str]
+    real_spectrum: np.ndarray
+    has_held_out: bool
+
+
+def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None) -> Study:
+    """Measure every bundle (all trained on one data set) and summarise over seeds."""
+    specs = {b.config.dataset for b in bundles}
+    if len(specs) != 1:
+        raise DataError(f"a study compares runs on one data set, got {sorted(specs)}")
+    spec = specs.pop()
+    train = data.load(spec).images
+    index = L1Index.build(train)
+    reference = train[np.random.default_rng(0).choice(len(train), min(len(train), 1024), replace=False)]
+    real_share, real_div = analysis.nyquist_share(reference), analysis.mean_pairwise_l1(reference)
+    extra = held_out(spec, n)
+    runs = []
+    for b in bundles:
+        gen = (generators or {}).get(str(b.path)) or NumpyGenerator.from_bundle(b)
+        samples = generate(gen, latent_batch(0, n, b.config.z_dim))
+        runs.append(analysis.measure(b.variant, b.config.seed, samples, train, index, extra,
+                                     b.timeline_steps, b.timeline, real_div, real_share))
+    table, sentences = analysis.summarise(runs)
+    return Study(spec, runs, table, sentences, analysis.power_spectrum(reference), extra is not None)
+
+
+def study_figures(study: Study) -> dict[str, "go.Figure"]:
+    """The analysis charts, shared by the dashboard and the report."""
+    from ganviz import charts
+    by_variant: dict[str, list[analysis.RunMeasures]] = {}
+    for r in study.runs:
+        by_variant.setdefault(r.variant, []).append(r)
+    spectra = {"real": study.real_spectrum}
+    spectra.update({f"{v} (mean of {len(rs)} seeds)": np.mean([r.spectrum for r in rs], axis=0)
+                    for v, rs in by_variant.items()})
+    figures = {
+        "spectra": charts.spectrum_figure(spectra),
+        "profiles": charts.profile_figure({k: analysis.radial_profile(s) for k, s in spectra.items()}),
+        "checkerboard_over_training": charts.timeline_figure(
+            [(f"{r.variant} seed {r.seed}", r.timeline_steps, r.timeline_checkerboard) for r in study.runs],
+            "checkerboard score (probe batch)"),
+    }
+    if study.has_held_out:
+        dist = {"held-out real": study.runs[0].copy.held_out}
+        dist.update({f"{v} seed {rs[0].seed}": rs[0].copy.generated for v, rs in by_variant.items()})
+        figures["copying"] = charts.copy_figure(dist)
+    return figures
+
+
+def study_table(study: Study) -> list[dict[str, str]]:
+    """Rows for a table: one per measure, a column per variant with mean [95% interval]."""
+    return [{"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
+            for m, per in study.table.items()]
