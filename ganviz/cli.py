@@ -158,6 +158,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(args.out)
 
 
+def cmd_figures(args: argparse.Namespace) -> None:
+    from ganviz.figures import write_all
+    for path in write_all(Path(args.out), Path(args.pretrained)):
+        print(path)
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from ganviz.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser)
@@ -202,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--seed", type=int, default=0, help="sample seed for the side-by-side grids")
     rp.add_argument("--out", default="report.html")
     rp.set_defaults(func=cmd_report)
+
+    f = sub.add_parser("figures", help="draw docs/ pictures: the doodles, and replays of the pretrained runs")
+    f.add_argument("--out", default="docs")
+    f.add_argument("--pretrained", default="pretrained")
+    f.set_defaults(func=cmd_figures)
 
     b = sub.add_parser("bench", help="measure training and search speed against the book's loop and brute force")
     b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")

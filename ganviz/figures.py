@@ -1,0 +1,93 @@
+"""The pictures in docs/, made from code and bundles: `python -m ganviz figures`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ganviz.bundle import Bundle
+from ganviz.config import VARIANT_LABELS
+from ganviz.doodles import CLASSES, make_doodles
+from ganviz.images import enlarge, grid
+
+
+def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
+    """A contact sheet of the embedded doodles: one row per class, as the model sees them."""
+    rows = [make_doodles(per_class, c, seed=0).reshape(-1, 28, 28) for c in CLASSES]
+    return grid(np.concatenate(rows), cols=per_class, scale=scale)
+
+
+def _label(image: np.ndarray, text: str, width: int) -> np.ndarray:
+    canvas = Image.new("L", (width, 18 + image.shape[0]), 255)
+    canvas.paste(Image.fromarray(image), (0, 18))
+    ImageDraw.Draw(canvas).text((4, 3), text, fill=0)
+    return np.asarray(canvas)
+
+
+def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 8, scale: int = 3) -> np.ndarray:
+    """Probe samples of each variant (rows) at a few steps (blocks), from the stored timelines."""
+    blocks = []
+    for step in steps:
+        rows = []
+        for b in bundles:
+            k = int(np.searchsorted(b.timeline_steps, step))
+            rows.append(b.timeline[min(k, len(b.timeline) - 1), :n])
+        pic = grid(np.concatenate(rows), cols=n, scale=scale)
+        blocks.append(_label(pic, f"step {step}", pic.shape[1]))
+    sheet = np.concatenate([np.pad(b, ((0, 0), (0, 12)), constant_values=255) for b in blocks], axis=1)
+    legend = " / ".join(f"row {i + 1}: {VARIANT_LABELS[b.variant]}" for i, b in enumerate(bundles))
+    return _label(sheet, legend, sheet.shape[1])
+
+
+def save(image: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def results_tables(bundles: list[Bundle]) -> str:
+    """Markdown tables over seeds, per data set: final losses, speed, and the study's measures."""
+    from ganviz import analysis
+    from ganviz.study import run_study, study_table
+    lines = []
+    for spec in sorted({b.config.dataset for b in bundles}):
+        group = [b for b in bundles if b.config.dataset == spec]
+        seeds = sorted({b.config.seed for b in group})
+        lines += [f"### {spec} ({len(group)} generators, seeds {seeds})", "",
+                  "| measure | " + " | ".join(VARIANT_LABELS[v] for v in ("upsample", "transpose")) + " |",
+                  "|---|---|---|"]
+        rows = {"final D loss (mean of last 100 steps)": lambda b: float(b.history["d_loss"][-100:].mean()),
+                "final G loss (mean of last 100 steps)": lambda b: float(b.history["g_loss"][-100:].mean()),
+                "final D accuracy on fakes (last 100 steps)": lambda b: float(b.history["d_acc_fake"][-100:].mean()),
+                "training speed, steps/s (both variants in lockstep)": lambda b: float(b.meta["steps_per_s"])}
+        for label, f in rows.items():
+            cells = [str(analysis.interval([f(b) for b in group if b.variant == v])) for v in ("upsample", "transpose")]
+            lines.append(f"| {label} | {' | '.join(cells)} |")
+        try:
+            study = run_study(group)
+        except ValueError as exc:  # training images not installed here
+            lines += ["", f"(analysis left out: {exc})", ""]
+            continue
+        for row in study_table(study):
+            lines.append(f"| {row['measure']} | {row.get('upsample', '')} | {row.get('transpose', '')} |")
+        lines += [""] + [f"- {s}" for s in study.sentences] + [""]
+    return "\n".join(lines)
+
+
+def write_all(out: Path, pretrained: Path) -> list[Path]:
+    from ganviz.bundle import find_bundles, load_bundle
+    from ganviz.config import VARIANTS
+    written = [out / "doodles.png"]
+    save(doodle_sheet(), written[0])
+    for run in sorted(p for p in pretrained.iterdir() if p.is_dir()) if pretrained.is_dir() else []:
+        bundles = [load_bundle(run / v) for v in VARIANTS if (run / v / "config.json").exists()]
+        if bundles:
+            path = out / f"replay-{run.name}.png"
+            save(replay_sheet(bundles, [0, 50, 200, 800, bundles[0].meta["steps_done"]]), path)
+            written.append(path)
+    everything = [load_bundle(p) for p in find_bundles(pretrained)]
+    if everything:
+        written.append(out / "results-tables.md")
+        written[-1].write_text("<!-- written by `python -m ganviz figures`; do not edit -->\n\n"
+                               + results_tables(everything) + "\n")
+    return written
