@@ -119,6 +119,7 @@ with st.sidebar:
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
     state.seed = int(st.session_state.w_seed)
 
+    training_heartbeat()
     st.header("Share")
     uploaded = st.file_uploader("Upload a bundle (.zip)", type=["zip"])
     if uploaded is not None and st.session_state.get("imported") != uploaded.file_id:
@@ -188,11 +189,24 @@ def show_training() -> None:
                           f"(trained with {'+'.join(m['trained_together'])})" for v, m in meta.items()))
 
 
+@st.fragment(run_every=2.0)
+def training_heartbeat() -> None:
+    """Shown on every section: tells the job this page is still open, and how it is doing."""
+    job: TrainingJob | None = st.session_state.get("job")
+    if job is None:
+        return
+    job.touch()
+    t = job.trainer
+    st.caption(f"Training: step {t.step}/{t.config.steps} ({t.status})" if not job.done else
+               f"Training finished: {t.status}")
+
+
 @st.fragment(run_every=1.0)
 def training_progress() -> None:
     job: TrainingJob | None = st.session_state.get("job")
     if job is None:
         return
+    job.touch()
     t = job.trainer
     st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s · "
                 f"ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")

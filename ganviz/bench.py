@@ -32,7 +32,7 @@ ROOT = Path(__file__).parents[1]
 def forward_flops(model: keras.Model) -> int:
     """Forward FLOPs per image of the literal layers: convolutions, transposed convolutions, dense."""
     total = 0
-    for layer in model.layers:
+    for layer in model.layers if hasattr(model, "layers") else [model]:
         if isinstance(layer, keras.layers.Conv2DTranspose):
             _, h, w, cin = layer.input.shape
             total += 2 * h * w * cin * layer.filters * layer.kernel_size[0] * layer.kernel_size[1]
@@ -43,6 +43,12 @@ def forward_flops(model: keras.Model) -> int:
         elif isinstance(layer, keras.layers.Dense):
             total += 2 * layer.input.shape[-1] * layer.units
     return total
+
+
+def layer_flops(model: keras.Model) -> dict[str, int]:
+    """Forward FLOPs per image, layer by layer (where the time goes, to first order)."""
+    return {layer.name: forward_flops(keras.Model(layer.input, layer.output)) for layer in model.layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense))}
 
 
 def step_flops(config: GANConfig, variant: str) -> int:
@@ -179,6 +185,8 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
         "matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10),
         "nearest_neighbour": bench_neighbours(refs, 8 if quick else 64),
+        "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
+                                      for v in VARIANTS},
     }
     for row in result["training"]:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
@@ -204,6 +212,9 @@ def table(result: dict) -> str:
     for r in nn["rows"]:
         lines.append(f"  {r['queries']:<20} {r['numpy_s']:8.3f}   {r['ganviz_s']:8.4f}   {r['speedup']:7.1f}x"
                      f"   {str(r['same_indices']):>12}   {r['max_distance_diff']:.1e}")
+    lines += ["", "where a generator's forward FLOPs go (MFLOP per image, literal layers)"]
+    for v, layers in result["generator_mflop_per_image"].items():
+        lines.append(f"  {v:<10} " + ", ".join(f"{k.replace('generator_', '')} {f:.1f}" for k, f in layers.items()))
     if "cold_start" in result:
         c = result["cold_start"]
         lines += ["", f"dashboard cold start: {c['seconds_to_samples']:.1f} s to both sample grids, "

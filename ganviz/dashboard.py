@@ -3,6 +3,7 @@ the URL, background training jobs, bundle zips. Plain functions, tested without 
 from __future__ import annotations
 
 import io
+import os
 import re
 import threading
 import time
@@ -14,10 +15,13 @@ import numpy as np
 
 from ganviz.bundle import FILES, find_bundles, load_bundle, save_bundles
 from ganviz.config import VARIANTS, GANConfig
-from ganviz.errors import BundleError, DataError
+from ganviz.errors import BundleError, DataError, UserError
 from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
 
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
+MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on the whole server
+ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "20"))  # no page polling for this long: stop
+_slots = threading.BoundedSemaphore(MAX_TRAININGS)
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
 
@@ -84,27 +88,54 @@ class ViewState:
 
 @dataclass
 class TrainingJob:
-    """A Trainer running in a background thread; the page polls it, never blocks on it."""
+    """A Trainer running in a background thread; the page polls it, never blocks on it.
+
+    The page calls `touch()` whenever it polls; when no page has polled for ORPHAN_AFTER_S
+    (the browser tab closed), the job stops and saves what it trained. At most MAX_TRAININGS
+    jobs run on a server at once; more are refused with a message.
+    """
     config: GANConfig
     variants: tuple[str, ...]
     out_dir: Path
     trainer: object = None
     error: str = ""
     saved: list[Path] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.time)
 
     def start(self, images: np.ndarray, fingerprint: str) -> "TrainingJob":
-        from ganviz.training import Trainer
-        self.trainer = Trainer(self.config, images, self.variants)
-        self._thread = threading.Thread(target=self._run, args=(fingerprint,), daemon=True, name="ganviz-train")
-        self._thread.start()
+        if not _slots.acquire(blocking=False):
+            raise UserError(f"{MAX_TRAININGS} trainings are already running on this server; "
+                            "try again when one finishes (GANVIZ_MAX_TRAININGS sets the limit)")
+        try:
+            from ganviz.training import Trainer
+            self.trainer = Trainer(self.config, images, self.variants)
+            self._thread = threading.Thread(target=self._run, args=(fingerprint,), daemon=True, name="ganviz-train")
+            self._thread.start()
+            threading.Thread(target=self._watch, daemon=True, name="ganviz-watch").start()
+        except BaseException:
+            _slots.release()
+            raise
         return self
+
+    def touch(self) -> None:
+        self.last_seen = time.time()
+
+    def _watch(self) -> None:
+        """Stop a job nobody looks at any more (paused or not): no orphan threads burning CPU."""
+        while self._thread.is_alive():
+            if time.time() - self.last_seen > ORPHAN_AFTER_S:
+                self.error = "stopped: the browser session went away; the run so far was saved"
+                self.trainer.stop()
+                return
+            time.sleep(0.5)
 
     def _run(self, fingerprint: str) -> None:
         try:
             self.trainer.run()
         except Exception as exc:  # divergence or anything else: say it on the page, keep what was trained
             self.error = str(exc)
+        finally:
+            _slots.release()
         if self.trainer.step > 0:
             self.saved = save_bundles(self.trainer, self.out_dir, fingerprint)
 

@@ -25,6 +25,8 @@ from ganviz.data import to_model_scale, to_uint8
 from ganviz.models import build_discriminator, build_generator
 from ganviz.noise import batch_stream, probe_z
 
+SNAPSHOT_EVERY = 50  # steps between in-memory copies of the weights, restored if training diverges
+
 # Same seed, same machine -> same numbers (costs little on CPU for these ops).
 tf.config.experimental.enable_op_determinism()
 
@@ -165,6 +167,14 @@ class Trainer:
     def eta_s(self) -> float:
         return (self.config.steps - self.step) / self.steps_per_s if self.steps_per_s else math.inf
 
+    def _snapshot(self) -> dict[str, list[np.ndarray]]:
+        return {v: [w.numpy() for w in g.generator.weights + g.discriminator.weights] for v, g in self.gans.items()}
+
+    def _restore(self, snapshot: dict[str, list[np.ndarray]]) -> None:
+        for v, g in self.gans.items():
+            for w, value in zip(g.generator.weights + g.discriminator.weights, snapshot[v]):
+                w.assign(value)
+
     def _record_frame(self) -> None:
         self.recorded_steps.append(self.step)
         for v, gan in self.gans.items():
@@ -173,6 +183,7 @@ class Trainer:
     def run(self) -> "Trainer":
         """Train until config.steps, a stop request or divergence."""
         self.status = "running"
+        good, good_step = self._snapshot(), self.step  # the last weights known to be finite
         while self.step < self.config.steps:
             self._running.wait()
             if self._stop.is_set():
@@ -184,13 +195,17 @@ class Trainer:
             for v, gan in self.gans.items():
                 out = {k: float(t) for k, t in gan.train_step(real, z_d, z_g).items()}
                 if not (out.pop("finite") and all(map(math.isfinite, out.values()))):
-                    self.status = (f"diverged at step {self.step + 1} ({v}): loss is NaN/inf; "
-                                   f"the learning rates (D {self.config.d_lr}, G {self.config.g_lr}) are likely too high")
+                    self._restore(good)
+                    self.status = (f"diverged at step {self.step + 1} ({v}): loss or images NaN/inf; the learning "
+                                   f"rates (D {self.config.d_lr}, G {self.config.g_lr}) are likely too high; "
+                                   f"weights restored to step {good_step}")
                     raise Diverged(self.status)
                 for k, val in out.items():
                     self.history[v][k].append(val)
             self.wall_time += time.perf_counter() - t0
             self.step += 1
+            if self.step % SNAPSHOT_EVERY == 0:
+                good, good_step = self._snapshot(), self.step
             if self.step in self.frame_steps:
                 self._record_frame()
             if self.on_step:

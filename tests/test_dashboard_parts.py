@@ -141,3 +141,31 @@ def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
     with pytest.raises(DataError, match="several files can only be PNG/JPEG"):
         save_uploads([("a.png", _png(STROKE)), ("b.npy", _npy(np.zeros((1, 784), np.uint8)))], tmp_path)
     assert set(tmp_path.rglob("*")) == kept  # refused uploads leave nothing behind
+
+
+def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, monkeypatch):
+    import time as _time
+
+    from ganviz import dashboard
+    from ganviz.errors import UserError
+    monkeypatch.setattr(dashboard, "ORPHAN_AFTER_S", 1.5)
+    monkeypatch.setattr(dashboard, "_slots", __import__("threading").BoundedSemaphore(1))
+    from ganviz.doodles import make_doodles
+    images = make_doodles(32, "camel", seed=1).reshape(-1, 28, 28)
+    cfg = GANConfig(steps=10_000, batch_size=8)
+    job = dashboard.TrainingJob(cfg, ("transpose",), tmp_path / "a").start(images, "fp")
+    with pytest.raises(UserError, match="1 trainings are already running"):
+        dashboard.TrainingJob(cfg, ("transpose",), tmp_path / "b").start(images, "fp")
+    job.trainer.pause()  # even a paused job nobody watches is stopped
+    deadline = _time.time() + 30
+    while not job.done and _time.time() < deadline:
+        _time.sleep(0.2)
+    assert job.done and "browser session went away" in job.error
+    assert job.trainer.status == "stopped"
+    assert (job.saved and load_bundle(job.saved[0]).meta["status"] == "stopped") or job.trainer.step == 0
+    # the slot is free again
+    second = dashboard.TrainingJob(cfg.replace(steps=2), ("transpose",), tmp_path / "c").start(images, "fp")
+    while not second.done:
+        second.touch()
+        _time.sleep(0.2)
+    assert second.trainer.status == "finished" and len(second.saved) == 1

@@ -103,3 +103,28 @@ def test_timeline_steps_are_log_spaced():
     s = timeline_steps(2000)
     assert s[0] == 0 and s[-1] == 2000 and s == sorted(set(s)) and 18 <= len(s) <= 24
     assert timeline_steps(1) == [0, 1]
+
+
+def test_divergence_restores_the_last_good_weights(tiny_config, tiny_images):
+    def poison(tr):  # after step 2, as if an update had blown up
+        if tr.step == 2:
+            w = tr.gans["upsample"].generator.weights[0]
+            w.assign(tf.fill(w.shape, np.nan))
+    t = Trainer(tiny_config.replace(steps=5), tiny_images, variants=("upsample",), on_step=poison)
+    before = [w.numpy().copy() for w in t.gans["upsample"].generator.weights]
+    with pytest.raises(Diverged, match="diverged at step 3 .* weights restored to step 0"):
+        t.run()
+    after = [w.numpy() for w in t.gans["upsample"].generator.weights]
+    assert all(np.isfinite(a).all() for a in after)
+    assert np.array_equal(after[1], before[1])
+
+
+def test_the_books_typo_learning_rate_is_caught_or_trains(tiny_images):
+    """The notes' D learning rate 0.008 (10x the book's): training either survives or stops cleanly."""
+    from ganviz.config import GANConfig
+    t = Trainer(GANConfig(steps=6, batch_size=8, d_lr=0.008), tiny_images, variants=("transpose",))
+    try:
+        t.run()
+    except Diverged:
+        assert "diverged" in t.status
+    assert all(np.isfinite(w.numpy()).all() for w in t.gans["transpose"].generator.weights)
