@@ -119,7 +119,6 @@ with st.sidebar:
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
     state.seed = int(st.session_state.w_seed)
 
-    training_heartbeat()
     st.header("Share")
     uploaded = st.file_uploader("Upload a bundle (.zip)", type=["zip"])
     if uploaded is not None and st.session_state.get("imported") != uploaded.file_id:
@@ -370,5 +369,8 @@ if run is not None:
                                 study=study_for(config.dataset))
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",
                            "text/html", on_click="ignore")
+
+with st.sidebar:
+    training_heartbeat()
 
 st.query_params.from_dict(state.to_query())
