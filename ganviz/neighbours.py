@@ -40,7 +40,7 @@ class L1Index:
     L1 does not depend on pixel order; putting the pixels where images differ most first lets
     early abandoning drop a far reference after its first few rows of the sum.
     """
-    rows: np.ndarray  # (N, D) float32, columns permuted by `order`
+    rows: np.ndarray  # (N, D / CHUNK, CHUNK) float32, pixels permuted by `order`
     order: np.ndarray  # (D,) pixel permutation
 
     @classmethod
@@ -51,7 +51,7 @@ class L1Index:
         if r.shape[1] % CHUNK:
             raise ValueError(f"images must have a multiple of {CHUNK} pixels, got {r.shape[1]}")
         order = np.argsort(-r.var(axis=0), kind="stable")
-        return cls(np.ascontiguousarray(r[:, order]), order)
+        return cls(np.ascontiguousarray(r[:, order]).reshape(len(r), -1, CHUNK), order)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -59,7 +59,9 @@ class L1Index:
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _search(q: np.ndarray, r: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
-    nq, dim = q.shape
+    # q (Q, chunks, CHUNK), r (N, chunks, CHUNK): the constant inner length lets LLVM
+    # vectorise the sum fully (a runtime pixel count made this loop 5x slower)
+    nq, chunks, _ = q.shape
     best = np.full(nq, np.inf, dtype=np.float32)
     best_i = np.zeros(nq, dtype=np.int64)
     size = (nq + groups - 1) // groups
@@ -72,17 +74,17 @@ def _search(q: np.ndarray, r: np.ndarray, groups: int) -> tuple[np.ndarray, np.n
                 for i in range(g * size, min(nq, (g + 1) * size)):
                     bound = best[i]
                     acc = np.float32(0.0)
-                    for c in range(0, dim, CHUNK):
+                    for c in range(chunks):
                         part = np.float32(0.0)
                         for k in range(CHUNK):
-                            part += abs(q[i, c + k] - r[j, c + k])
+                            part += abs(q[i, c, k] - r[j, c, k])
                         acc += part
                         if acc > bound:  # partial sums only grow: j cannot be nearest
                             break
                     if acc < bound:
                         best[i] = acc
                         best_i[i] = j
-    return best_i, best.astype(np.float64) / dim
+    return best_i, best.astype(np.float64) / (chunks * CHUNK)
 
 
 def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index) -> tuple[np.ndarray, np.ndarray]:
@@ -93,11 +95,12 @@ def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index) -> tuple[n
     """
     index = references if isinstance(references, L1Index) else L1Index.build(references)
     q = to_rows(queries)
-    if q.shape[1] != index.rows.shape[1]:
-        raise ValueError(f"queries have {q.shape[1]} pixels, references {index.rows.shape[1]}")
+    if q.shape[1] != len(index.order):
+        raise ValueError(f"queries have {q.shape[1]} pixels, references {len(index.order)}")
     if len(q) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return _search(np.ascontiguousarray(q[:, index.order]), index.rows, numba.get_num_threads())
+    q = np.ascontiguousarray(q[:, index.order]).reshape(len(q), -1, CHUNK)
+    return _search(q, index.rows, numba.get_num_threads())
 
 
 def nearest_l1_numpy(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
