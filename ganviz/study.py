@@ -8,6 +8,7 @@ import numpy as np
 
 from ganviz import analysis, data
 from ganviz.bundle import Bundle
+from ganviz.config import VARIANTS
 from ganviz.compare import generate
 from ganviz.doodles import make_doodles
 from ganviz.errors import DataError
@@ -51,7 +52,7 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
     real_share, real_div = analysis.nyquist_share(reference), analysis.mean_pairwise_l1(reference)
     extra = held_out(spec, n)
     runs = []
-    for b in bundles:
+    for b in sorted(bundles, key=lambda b: (VARIANTS.index(b.variant), b.config.seed)):
         gen = (generators or {}).get(str(b.path)) or NumpyGenerator.from_bundle(b)
         samples = generate(gen, latent_batch(0, n, b.config.z_dim))
         runs.append(analysis.measure(b.variant, b.config.seed, samples, train, index, extra,
