@@ -13,27 +13,26 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data, explain
-from ganviz.bundle import load_bundle
-from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.analysis import slerp
+from ganviz.bundle import Bundle, load_bundle
+from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.compare import Comparison, compare, generate
-from ganviz.data import to_uint8
-from ganviz.noise import latent_batch
-from ganviz.study import N_SAMPLES, Study, run_study, study_figures, study_table
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
 from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, save_uploads
+from ganviz.data import to_uint8
 from ganviz.errors import DataError, UserError
 from ganviz.files import ACCEPTED
 from ganviz.images import grid
 from ganviz.inference import NumpyGenerator
 from ganviz.neighbours import L1Index
+from ganviz.noise import latent_batch
 from ganviz.report import build_report
+from ganviz.study import N_SAMPLES, Study, run_study, study_figures, study_table
 
 ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
-N_SHOWN, N_HIST, COLS = 16, 128, 8
-N_STUDY = N_SAMPLES
+N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 
@@ -45,12 +44,12 @@ def cached_generator(path: str, mtime: float) -> NumpyGenerator:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def cached_bundle(path: str, mtime: float):
+def cached_bundle(path: str, mtime: float) -> Bundle:
     return load_bundle(path)
 
 
 @st.cache_resource(show_spinner="Loading training images ...", max_entries=3)
-def cached_training_set(spec: str):
+def cached_training_set(spec: str) -> tuple[np.ndarray, L1Index]:
     images = data.load(spec).images
     return images, L1Index.build(images)
 
@@ -78,7 +77,7 @@ def mtime(path: Path) -> float:
     return (path / "generator.weights.h5").stat().st_mtime
 
 
-def training_set(spec: str) -> tuple[np.ndarray | None, np.ndarray | None, str]:
+def training_set(spec: str) -> tuple[np.ndarray | None, L1Index | None, str]:
     """The run's training images and their search index, or (None, None, why) so samples still show."""
     try:
         return (*cached_training_set(spec), "")
@@ -291,7 +290,7 @@ def show_analysis() -> None:
         return
     seeds = sorted({r.seed for r in study.runs})
     st.markdown(f"**Every run on `{study.dataset}`: {len(study.runs)} generators, seeds {seeds}.** Each measure is "
-                f"the mean over seeds with its 95% interval (Student t); {N_STUDY} samples per generator.")
+                f"the mean over seeds with its 95% interval (Student t); {N_SAMPLES} samples per generator.")
     for sentence in study.sentences:
         st.markdown(f"- {sentence}")
     st.dataframe(study_table(study), hide_index=True, width="stretch")
@@ -339,6 +338,13 @@ def show_why() -> None:
     demo = explain.operator_demo(np.eye(4), 5)
     for col, (name, arr) in zip(st.columns(len(demo)), demo.items()):
         col.plotly_chart(heatmap(arr.round(2), name), width="stretch")
+    if bundle_key:
+        st.markdown(f"**What the trained weights paint** (run `{run.name}`): the first upsampling layer of each "
+                    "generator given a flat 7x7 input, averaged over its output channels. Nearest upsampling "
+                    "gives a flat interior; a transposed convolution repeats its uneven overlap every 2 pixels.")
+        for col, (variant, path, m) in zip(st.columns(len(bundle_key)), bundle_key):
+            col.plotly_chart(heatmap(cached_generator(path, m).constant_response(0).round(4), VARIANT_LABELS[variant],
+                                     "RdBu"), width="stretch")
 
 
 if run is None and state.view != "Train now":

@@ -74,16 +74,26 @@ class NumpyGenerator:
         scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
         return np.maximum((x - w[f"{name}/moving_mean"]) * scale + w[f"{name}/beta"], 0.0)
 
+    def upsampling_layer(self, i: int, x: np.ndarray) -> np.ndarray:
+        """Layer i's operator alone (no bias, no batch norm) on x (N, H, W, C)."""
+        kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
+        if self.variant == "transpose":
+            return conv_transpose_same(x, kernel, factor)
+        return conv_same(np.repeat(np.repeat(x, factor, axis=1), factor, axis=2), kernel)
+
+    def constant_response(self, i: int = 0, size: int = 7) -> np.ndarray:
+        """What the learned kernels of layer i paint from a flat input: mean over output channels
+        of the response to an all-ones map. Flat for nearest upsampling (away from the border);
+        a periodic pattern where a transposed convolution's taps overlap unevenly."""
+        channels = self.w[f"generator_conv_{i}/kernel"].shape[3 if self.variant == "transpose" else 2]
+        return self.upsampling_layer(i, np.ones((1, size, size, channels), np.float32))[0].mean(axis=-1)
+
     def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         c, w = self.config, self.w
         x = np.asarray(z, np.float32) @ w["generator_dense/kernel"] + w["generator_dense/bias"]
         x = self._bn_relu(x, "generator_dense_bn").reshape(len(x), *c.g_initial_shape)
         last = len(c.g_filters) - 1
-        for i, factor in enumerate(c.g_upsample):
-            kernel, bias = w[f"generator_conv_{i}/kernel"], w[f"generator_conv_{i}/bias"]
-            if self.variant == "transpose":
-                x = conv_transpose_same(x, kernel, factor) + bias
-            else:
-                x = conv_same(np.repeat(np.repeat(x, factor, axis=1), factor, axis=2), kernel) + bias
+        for i in range(len(c.g_filters)):
+            x = self.upsampling_layer(i, x) + w[f"generator_conv_{i}/bias"]
             x = self._bn_relu(x, f"generator_bn_{i}") if i < last else np.tanh(x)
         return x.astype(np.float32)

@@ -43,3 +43,16 @@ def test_transpose_conv_matches_tensorflow(k, stride):
     kernel = rng.normal(size=(k, k, 4, 3)).astype(np.float32)
     ref = tf.nn.conv2d_transpose(x, kernel, (2, 5 * stride, 5 * stride, 4), stride, padding="SAME").numpy()
     np.testing.assert_allclose(conv_transpose_same(x, kernel, stride), ref, atol=1e-4)
+
+
+def test_constant_response_is_flat_for_upsampling_and_periodic_for_transpose():
+    c = GANConfig()
+    rng = np.random.default_rng(0)
+    w = {k: rng.normal(0, 0.02, shape).astype(np.float32) for k, shape in weight_shapes(c, "transpose").items()}
+    tr = NumpyGenerator(c, "transpose", w).constant_response(0, size=9)
+    interior = tr[4:-4, 4:-4]
+    assert interior.shape[0] >= 4 and np.ptp(interior[::2, ::2]) < 1e-5  # one phase: constant
+    assert abs(interior[0, 0] - interior[1, 1]) > 1e-4  # neighbouring phases differ
+    w = {k: rng.normal(0, 0.02, shape).astype(np.float32) for k, shape in weight_shapes(c, "upsample").items()}
+    up = NumpyGenerator(c, "upsample", w).constant_response(0, size=9)
+    assert np.ptp(up[4:-4, 4:-4]) < 1e-5  # flat away from the zero padding
