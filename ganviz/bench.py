@@ -10,11 +10,13 @@ on one machine; CI runs `--quick` to prove it works and never asserts speed.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 import keras
+import numba
 import numpy as np
 import tensorflow as tf
 
@@ -179,7 +181,24 @@ def bench_neighbours(images: np.ndarray, spec: str, n_queries: int) -> dict:
         result["rows"].append({"queries": kind, "n_queries": len(q), "numpy_s": t_numpy, "ganviz_s": t_fast,
                                "speedup": t_numpy / t_fast, "same_indices": bool(np.array_equal(i0, i1)),
                                "max_distance_diff": float(np.abs(d0 - d1).max())})
+    # scale: the camel file's 121,000 drawings (here: the references repeated, slightly shifted)
+    n_big = 121_000 if len(images) >= 10_000 else 4 * len(images)
+    big = np.concatenate([np.roll(images, k, axis=2) for k in range(-(-n_big // len(images)))])[:n_big]
+    t0 = time.perf_counter()
+    big_index = L1Index.build(big)
+    build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    nearest_l1(_queries("noisy real", images, spec, n_queries, rng), big_index)
+    result["scale"] = {"n_references": n_big, "index_build_s": build, "search_s": time.perf_counter() - t0,
+                       "index_mb": big_index.rows.nbytes / 2**20}
     return result
+
+
+def _cpu_name() -> str:
+    try:
+        return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def run(quick: bool = False, browser: bool = True) -> dict:
@@ -188,8 +207,8 @@ def run(quick: bool = False, browser: bool = True) -> dict:
     spec = "fashion-mnist" if data.find_fashion_mnist() else "doodles:camel:60000"
     refs = data.load(spec).images[:2000 if quick else None]
     result = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": __import__("os").cpu_count(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__},
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "keras": keras.__version__, "numba": numba.__version__},
         "quick": quick,
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
         "matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10),
@@ -222,6 +241,9 @@ def table(result: dict) -> str:
     for r in nn["rows"]:
         lines.append(f"  {r['queries']:<20} {r['numpy_s']:8.3f}   {r['ganviz_s']:8.4f}   {r['speedup']:7.1f}x"
                      f"   {str(r['same_indices']):>12}   {r['max_distance_diff']:.1e}")
+    sc = nn["scale"]
+    lines.append(f"  scale: {sc['n_references']:,} references, index {sc['index_mb']:.0f} MB built in "
+                 f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
     lines += ["", "where a generator's forward FLOPs go (MFLOP per image, literal layers)"]
     for v, layers in result["generator_mflop_per_image"].items():
         lines.append(f"  {v:<10} " + ", ".join(f"{k.replace('generator_', '')} {f:.1f}" for k, f in layers.items()))

@@ -1,0 +1,17 @@
+"""The benchmark runs end to end at toy size (CI proves it works; it never asserts speed)."""
+import json
+
+from ganviz.cli import main
+
+
+def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--no-browser", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert {r["variant"] for r in result["training"]} == {"upsample", "transpose"}
+    for row in result["training"]:
+        assert row["book_images_per_s"] > 0 and row["ganviz_images_per_s"] > 0
+        assert row["executed_gflop_per_step"] <= row["model_gflop_per_step"]
+    assert all(r["same_indices"] and r["max_distance_diff"] < 1e-6 for r in result["nearest_neighbour"]["rows"])
+    assert result["nearest_neighbour"]["scale"]["n_references"] > 0
+    assert "training (images/s)" in capsys.readouterr().out
