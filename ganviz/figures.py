@@ -25,7 +25,7 @@ def _label(image: np.ndarray, text: str, width: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 8, scale: int = 3) -> np.ndarray:
+def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 6, scale: int = 3) -> np.ndarray:
     """Probe samples of each variant (rows) at a few steps (blocks), from the stored timelines."""
     blocks = []
     for step in steps:
