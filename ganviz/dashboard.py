@@ -104,7 +104,7 @@ class TrainingJob:
 
     def start(self, images: np.ndarray, fingerprint: str) -> "TrainingJob":
         if not _slots.acquire(blocking=False):
-            raise UserError(f"{MAX_TRAININGS} trainings are already running on this server; "
+            raise UserError(f"this server already runs its limit of {MAX_TRAININGS} training(s) at once; "
                             "try again when one finishes (GANVIZ_MAX_TRAININGS sets the limit)")
         try:
             from ganviz.training import Trainer

@@ -149,12 +149,13 @@ def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, mo
     from ganviz import dashboard
     from ganviz.errors import UserError
     monkeypatch.setattr(dashboard, "ORPHAN_AFTER_S", 1.5)
+    monkeypatch.setattr(dashboard, "MAX_TRAININGS", 1)
     monkeypatch.setattr(dashboard, "_slots", __import__("threading").BoundedSemaphore(1))
     from ganviz.doodles import make_doodles
     images = make_doodles(32, "camel", seed=1).reshape(-1, 28, 28)
     cfg = GANConfig(steps=10_000, batch_size=8)
     job = dashboard.TrainingJob(cfg, ("transpose",), tmp_path / "a").start(images, "fp")
-    with pytest.raises(UserError, match="1 trainings are already running"):
+    with pytest.raises(UserError, match="already runs its limit of 1 training"):
         dashboard.TrainingJob(cfg, ("transpose",), tmp_path / "b").start(images, "fp")
     job.trainer.pause()  # even a paused job nobody watches is stopped
     deadline = _time.time() + 30
