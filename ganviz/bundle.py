@@ -144,6 +144,39 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerpri
     return paths
 
 
+CHECKPOINT = "checkpoint.npz"
+
+
+def save_checkpoint(trainer: Trainer, out_dir: str | os.PathLike) -> Path:
+    """Everything to continue the run exactly, in one file replaced atomically: a kill at
+    any moment leaves either the previous checkpoint or the new one, never half of each."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(f".{CHECKPOINT}.*.tmp"):  # left by a writer that was killed
+        stale.unlink(missing_ok=True)
+    tmp = out / f".{CHECKPOINT}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **trainer.state())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / CHECKPOINT)
+    return out / CHECKPOINT
+
+
+def load_checkpoint(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...], dict[str, np.ndarray]]:
+    """(config, variants, arrays) of a run's checkpoint; arrays go to `Trainer.load_state`."""
+    path = Path(out_dir) / CHECKPOINT
+    if not path.is_file():
+        raise BundleError(f"{path}: no checkpoint to resume from; train with --out {out_dir} first")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays["meta"]))
+        return GANConfig.from_dict(meta["config"]), tuple(meta["variants"]), arrays
+    except Exception as exc:  # a damaged file: say so, never guess
+        raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
     """Swap a finished folder into place; a reader never sees a half-written bundle."""
     old = dst.with_name(f".{dst.name}.old")

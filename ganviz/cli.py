@@ -79,24 +79,44 @@ def _print_download(done: int, total: int) -> None:
 
 
 def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False,
-              invert: bool | None = None) -> list[Path]:
-    """Load data, train the variants in lockstep, save one bundle per variant."""
+              invert: bool | None = None, checkpoint_every: int = 0, resume: dict | None = None) -> list[Path]:
+    """Load data, train the variants in lockstep (from a checkpoint's state if given), write a
+    checkpoint every `checkpoint_every` steps, save one bundle per variant."""
     from ganviz import data
-    from ganviz.bundle import save_bundles
+    from ganviz.bundle import save_bundles, save_checkpoint
     from ganviz.training import Trainer
 
     dataset = data.load(config.dataset, invert=invert, progress=None if quiet else _print_download)
-    trainer = Trainer(config, dataset.images, variants, on_step=None if quiet else _print_progress)
+
+    def on_step(trainer: Trainer) -> None:
+        if not quiet:
+            _print_progress(trainer)
+        if checkpoint_every and trainer.step % checkpoint_every == 0:
+            save_checkpoint(trainer, out)
+
+    trainer = Trainer(config, dataset.images, variants, on_step=on_step)
+    if resume is not None:
+        trainer.load_state(resume)
     trainer.run()
+    save_checkpoint(trainer, out)
     return save_bundles(trainer, out, dataset.fingerprint)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    variants = VARIANTS if args.variant == "both" else (args.variant,)
-    config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
-                       d_lr=args.d_lr, g_lr=args.g_lr, variant=variants[0], fused_step=args.fused)
     invert = {"auto": None, "yes": True, "no": False}[args.invert]
-    for path in train_run(config, variants, Path(args.out), invert=invert):
+    if args.resume:
+        from ganviz.bundle import load_checkpoint
+        config, variants, state = load_checkpoint(args.resume)
+        paths = train_run(config, variants, Path(args.resume), invert=invert,
+                          checkpoint_every=args.checkpoint_every, resume=state)
+    else:
+        if not args.out:
+            raise UsageError("python -m ganviz train: --out DIR is required (or --resume DIR)")
+        variants = VARIANTS if args.variant == "both" else (args.variant,)
+        config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
+                           d_lr=args.d_lr, g_lr=args.g_lr, variant=variants[0], fused_step=args.fused)
+        paths = train_run(config, variants, Path(args.out), invert=invert, checkpoint_every=args.checkpoint_every)
+    for path in paths:
         print(path)
 
 
@@ -186,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-lr", type=_rate, default=d.d_lr)
     t.add_argument("--g-lr", type=_rate, default=d.g_lr)
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
-    t.add_argument("--out", required=True, help="folder for the bundles (one subfolder per variant)")
+    t.add_argument("--out", help="folder for the bundles (one subfolder per variant) and the checkpoint")
+    t.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N",
+                   help="write DIR/checkpoint.npz every N steps (atomically)")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint, exactly")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")

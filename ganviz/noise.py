@@ -3,8 +3,6 @@ real-batch indices and noise. One seed fixes them all, so every variant of a run
 ones; the viewer draws z without TensorFlow."""
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 
 from ganviz.config import GANConfig
@@ -20,11 +18,19 @@ def latent_batch(seed: int, n: int, z_dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, z_dim)).astype(np.float32)
 
 
-def batch_stream(config: GANConfig, n_images: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Endless (real indices, z for the D-fake batch, z for the G batch), the same for every variant."""
-    rng = np.random.default_rng([config.seed, 2])
-    b, z = config.batch_size, config.z_dim
-    while True:
-        yield (rng.integers(0, n_images, b),
-               rng.standard_normal((b, z)).astype(np.float32),
-               rng.standard_normal((b, z)).astype(np.float32))
+class batch_stream:
+    """Endless (real indices, z for the D-fake batch, z for the G batch), the same for every
+    variant. Its generator's state can be saved and restored, so a resumed run draws on."""
+
+    def __init__(self, config: GANConfig, n_images: int):
+        self.rng = np.random.default_rng([config.seed, 2])
+        self.batch, self.z_dim, self.n_images = config.batch_size, config.z_dim, n_images
+
+    def __iter__(self) -> "batch_stream":
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b, z, rng = self.batch, self.z_dim, self.rng
+        return (rng.integers(0, self.n_images, b),
+                rng.standard_normal((b, z)).astype(np.float32),
+                rng.standard_normal((b, z)).astype(np.float32))

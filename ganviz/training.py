@@ -10,6 +10,7 @@ noise in the same order, and is probed with the same fixed probe batch of z. Tra
 """
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -104,6 +105,13 @@ class GAN:
                 # losses are clipped inside BCE, so NaN weights can hide behind finite losses
                 "finite": tf.reduce_all(tf.math.is_finite(fake))}
 
+    @property
+    def state_variables(self) -> list:
+        """Every variable training changes: weights, batch-norm statistics, dropout seed states,
+        optimiser slots and step counters. Restoring them all continues a run exactly."""
+        return (self.generator.variables + self.discriminator.variables
+                + self.g_opt.variables + self.d_opt.variables)
+
     def sample(self, z: np.ndarray) -> np.ndarray:
         """Generated images for z, uint8 (N, 28, 28)."""
         return to_uint8(self.generator(z, training=False).numpy())
@@ -174,6 +182,33 @@ class Trainer:
         for v, g in self.gans.items():
             for w, value in zip(g.generator.weights + g.discriminator.weights, snapshot[v]):
                 w.assign(value)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The whole run as plain arrays (a JSON string for the scalars): see `load_state`."""
+        arrays = {}
+        for v, g in self.gans.items():
+            arrays.update({f"{v}/var/{i:04d}": var.numpy() for i, var in enumerate(g.state_variables)})
+            arrays.update({f"{v}/history/{m}": np.asarray(x, np.float64) for m, x in self.history[v].items()})
+            arrays[f"{v}/timeline"] = np.stack(self.timeline[v])
+        meta = {"step": self.step, "wall_time": self.wall_time, "recorded_steps": self.recorded_steps,
+                "rng": self._stream.rng.bit_generator.state, "variants": list(self.variants),
+                "config": self.config.to_dict()}
+        arrays["meta"] = np.array(json.dumps(meta))
+        return arrays
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from `state()`: the same config, variants and data are the caller's job."""
+        meta = json.loads(str(arrays["meta"]))
+        for v, g in self.gans.items():
+            variables = g.state_variables
+            if sum(k.startswith(f"{v}/var/") for k in arrays) != len(variables):
+                raise ValueError(f"checkpoint does not match the {v} models")
+            for i, var in enumerate(variables):
+                var.assign(arrays[f"{v}/var/{i:04d}"])
+            self.history[v] = {m: arrays[f"{v}/history/{m}"].tolist() for m in METRICS}
+            self.timeline[v] = list(arrays[f"{v}/timeline"])
+        self.step, self.wall_time, self.recorded_steps = meta["step"], meta["wall_time"], meta["recorded_steps"]
+        self._stream.rng.bit_generator.state = meta["rng"]
 
     def _record_frame(self) -> None:
         self.recorded_steps.append(self.step)
