@@ -1,0 +1,43 @@
+"""The committed runs: they load, their weights made their pictures, and the recipe reproduces them."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganviz.bundle import find_bundles, load_bundle
+from ganviz.inference import NumpyGenerator
+
+PRETRAINED = Path(__file__).parents[1] / "pretrained"
+BUNDLES = find_bundles(PRETRAINED)
+
+
+def test_the_pretrained_runs_are_there():
+    runs = {p.parent.name for p in BUNDLES}
+    assert {"doodles-camel-s0", "doodles-camel-s1", "fashion-mnist-s0"} <= runs
+    assert all({b.name for b in BUNDLES if b.parent.name == r} == {"upsample", "transpose"} for r in runs)
+    size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
+    assert size < 60 * 2**20
+
+
+@pytest.mark.parametrize("path", BUNDLES, ids=[f"{p.parent.name}/{p.name}" for p in BUNDLES])
+def test_weights_reproduce_the_stored_last_frame(path):
+    b = load_bundle(path)
+    assert b.meta["steps_done"] == b.config.steps == 2000 and b.meta["status"] == "finished"
+    assert (b.config.batch_size, b.config.d_lr, b.config.g_lr, b.config.fused_step) == (64, 0.0008, 0.0004, False)
+    assert np.array_equal(b.gan().sample(b.probe_z), b.timeline[-1])  # the Keras models that trained
+    viewer = np.clip(np.rint(NumpyGenerator.from_bundle(b)(b.probe_z)[..., 0] * 127.5 + 127.5), 0, 255)
+    assert np.abs(viewer - b.timeline[-1]).max() <= 1  # the dashboard's NumPy forward pass
+
+
+def test_the_recipe_reproduces_the_first_steps():
+    """`python -m ganviz pretrain` is deterministic: a fresh run repeats the stored losses."""
+    from ganviz.data import load
+    from ganviz.training import Trainer
+    b = load_bundle(PRETRAINED / "doodles-camel-s0" / "upsample")
+    ds = load(b.config.dataset)
+    assert ds.fingerprint == b.meta["data_fingerprint"]
+    t = Trainer(b.config.replace(steps=3), ds.images, tuple(b.meta["trained_together"])).run()
+    for variant in t.variants:
+        stored = load_bundle(PRETRAINED / "doodles-camel-s0" / variant).history
+        for metric, values in t.history[variant].items():
+            np.testing.assert_allclose(values, stored[metric][:3], rtol=1e-5, atol=1e-6)
