@@ -68,7 +68,7 @@ def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
 
 def mean_pairwise_l1(images: np.ndarray, limit: int = 256) -> float:
     """Mean of mean|a - b| over all pairs of the first `limit` images ([-1, 1] scale)."""
-    x = to_rows(images[:limit]) if np.asarray(images).dtype == np.uint8 else to_rows(np.asarray(images)[:limit])
+    x = to_rows(np.asarray(images)[:limit])
     n = len(x)
     if n < 2:
         return 0.0
