@@ -208,7 +208,7 @@ def training_progress() -> None:
     t = job.trainer
     st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s · "
                 f"ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")
-    c1, c2, c3 = st.columns(3)
+    c1, c2 = st.columns(2)
     if not job.done:
         if t.paused:
             c1.button("Resume", on_click=t.resume)

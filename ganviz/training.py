@@ -176,12 +176,13 @@ class Trainer:
         return (self.config.steps - self.step) / self.steps_per_s if self.steps_per_s else math.inf
 
     def _snapshot(self) -> dict[str, list[np.ndarray]]:
-        return {v: [w.numpy() for w in g.generator.weights + g.discriminator.weights] for v, g in self.gans.items()}
+        # all training state, optimiser slots included: a NaN step poisons RMSprop's averages too
+        return {v: [var.numpy() for var in g.state_variables] for v, g in self.gans.items()}
 
     def _restore(self, snapshot: dict[str, list[np.ndarray]]) -> None:
         for v, g in self.gans.items():
-            for w, value in zip(g.generator.weights + g.discriminator.weights, snapshot[v]):
-                w.assign(value)
+            for var, value in zip(g.state_variables, snapshot[v]):
+                var.assign(value)
 
     def state(self) -> dict[str, np.ndarray]:
         """The whole run as plain arrays (a JSON string for the scalars): see `load_state`."""
