@@ -102,8 +102,10 @@ class GAN:
                 "d_loss": 0.5 * (d_loss_real + d_loss_fake),
                 "d_acc_real": d_acc_real, "d_acc_fake": d_acc_fake,
                 "g_loss": g_loss, "g_acc": _accuracy(ones, probs),
-                # losses are clipped inside BCE, so NaN weights can hide behind finite losses
-                "finite": tf.reduce_all(tf.math.is_finite(fake))}
+                # The weights themselves: BCE clips probabilities and oneDNN's fused batch
+                # norm + ReLU maps NaN to 0, so NaN weights can hide behind finite losses and images.
+                "finite": tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
+                                         for v in g_vars + self.discriminator.trainable_variables])}
 
     @property
     def state_variables(self) -> list:
