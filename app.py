@@ -6,7 +6,6 @@ Run: streamlit run app.py
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,8 @@ from ganviz.bundle import Bundle, load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.compare import Comparison, compare, generate
 from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
-from ganviz.dashboard import VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, save_uploads
+from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, job_of,
+                              keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key, set_job)
 from ganviz.data import to_uint8
 from ganviz.errors import DataError, UserError
 from ganviz.files import ACCEPTED
@@ -35,6 +35,7 @@ RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
+keep_keras_state_across_reruns()  # trainings run in background threads of this server
 
 
 # ---- cached loaders: once per process, shared read-only by every session ----
@@ -86,9 +87,10 @@ def training_set(spec: str) -> tuple[np.ndarray | None, L1Index | None, str]:
 
 
 # ---- session and URL state ----
-if "sid" not in st.session_state:
-    st.session_state.sid = uuid.uuid4().hex[:12]
-session_runs = RUNS / st.session_state.sid
+if "sid" not in st.session_state:  # from the link, so a reload finds this session's runs and training
+    st.session_state.sid = session_key(st.query_params.get("sid"))
+sid: str = st.session_state.sid
+session_runs = RUNS / sid
 runs = cached_runs(str(PRETRAINED), str(session_runs))
 run_names = [r.name for r in runs]
 
@@ -130,7 +132,9 @@ with st.sidebar:
             st.error(str(exc))
 
 run = next((r for r in runs if r.name == state.run), None)
-state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or VIEWS[0]
+if st.session_state.get("w_view") is None:  # the active section clicked again, or lost in a rerun a fragment asked for
+    st.session_state.w_view = state.view
+state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or state.view
 
 bundles = {v: cached_bundle(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
 bundle_key = tuple((v, str(p), mtime(p)) for v, p in run.bundles.items()) if run else ()
@@ -190,7 +194,7 @@ def show_training() -> None:
 @st.fragment(run_every=2.0)
 def training_heartbeat() -> None:
     """Shown on every section: tells the job this page is still open, and how it is doing."""
-    job: TrainingJob | None = st.session_state.get("job")
+    job = job_of(sid)
     if job is None:
         return
     job.touch()
@@ -201,7 +205,7 @@ def training_heartbeat() -> None:
 
 @st.fragment(run_every=1.0)
 def training_progress() -> None:
-    job: TrainingJob | None = st.session_state.get("job")
+    job = job_of(sid)
     if job is None:
         return
     job.touch()
@@ -235,9 +239,26 @@ def runs_name(job: TrainingJob) -> str:
     return f"yours/{job.out_dir.relative_to(session_runs)}"
 
 
+def resume_run(path: Path) -> None:
+    """Button callback: continue a run from its checkpoint; a refusal is shown on the page."""
+    try:
+        set_job(sid, TrainingJob.resume(path))
+        st.session_state.job_announced = False
+    except UserError as exc:
+        st.session_state.job_refused = str(exc)
+
+
 def show_train_now() -> None:
-    job: TrainingJob | None = st.session_state.get("job")
+    job = job_of(sid)
     running = job is not None and not job.done
+    if not running:
+        for path, step, steps in resumable_runs(session_runs):
+            c1, c2 = st.columns([4, 1])
+            c1.info(f"Run **{path.relative_to(session_runs)}** stopped at step {step} of {steps}; "
+                    "its checkpoint continues it exactly.")
+            c2.button("Resume", key=f"resume-{path.name}", on_click=resume_run, args=(path,))
+    if refused := st.session_state.pop("job_refused", None):
+        st.error(refused)
     d = GANConfig()
     with st.form("train"):
         c1, c2, c3 = st.columns(3)
@@ -268,7 +289,7 @@ def show_train_now() -> None:
                             d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0])
             name = Path(spec).name if uploads else spec.replace(":", "-").replace("/", "_")[-40:]
             out = session_runs / f"{name}-s{seed}-{len(list(session_runs.glob('*')))}"
-            st.session_state.job = TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint)
+            set_job(sid, TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint))
             st.session_state.job_announced = False
         except (ValueError, UserError) as exc:
             st.error(str(exc))
@@ -379,4 +400,4 @@ if run is not None:
 with st.sidebar:
     training_heartbeat()
 
-st.query_params.from_dict(state.to_query())
+st.query_params.from_dict({**state.to_query(), "sid": sid})

@@ -59,14 +59,21 @@ def peak_rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def chromium_page(width: int = 1400, height: int = 1000):
+def chromium_browser():
+    """Headless Chromium; each `browser.new_context()` is a separate user."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": width, "height": height})
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1000):
+    with chromium_browser() as browser:
+        yield browser.new_page(viewport={"width": width, "height": height})
 
 
 def wait_for_images(page, n: int, timeout: float) -> float:

@@ -177,6 +177,17 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, .
         raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
 
 
+def checkpoint_progress(out_dir: str | os.PathLike) -> tuple[int, int]:
+    """(steps done, steps planned) of a run's checkpoint, reading only its small meta record."""
+    path = Path(out_dir) / CHECKPOINT
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+        return int(meta["step"]), int(meta["config"]["steps"])
+    except Exception as exc:
+        raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
 def _replace_dir(src: Path, dst: Path) -> None:
     """Swap a finished folder into place; a reader never sees a half-written bundle."""
     old = dst.with_name(f".{dst.name}.old")

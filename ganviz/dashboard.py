@@ -7,13 +7,15 @@ import os
 import re
 import threading
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ganviz.bundle import FILES, find_bundles, load_bundle, save_bundles
+from ganviz.bundle import CHECKPOINT, FILES, checkpoint_progress, find_bundles, load_bundle, load_checkpoint, \
+    save_bundles, save_checkpoint
 from ganviz.config import VARIANTS, GANConfig
 from ganviz.errors import BundleError, DataError, UserError
 from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
@@ -21,6 +23,8 @@ from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
 MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on the whole server
 ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "20"))  # no page polling for this long: stop
+TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priority of trainings below the pages
+CHECKPOINT_EVERY = int(os.environ.get("GANVIZ_CHECKPOINT_EVERY", "50"))  # steps between checkpoints
 _slots = threading.BoundedSemaphore(MAX_TRAININGS)
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
@@ -44,6 +48,24 @@ def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
             name = "/".join((label, *path.parent.relative_to(root).parts))
             groups.setdefault(name, {})[variant] = path
     return [RunGroup(name, {v: b[v] for v in VARIANTS if v in b}) for name, b in groups.items()]
+
+
+def keep_keras_state_across_reruns() -> None:
+    """Stop Streamlit from calling keras.backend.clear_session() after every script run.
+
+    Streamlit does that to free models built by a script; here it would reset Keras' global
+    state and TensorFlow's kernel cache under the trainings running in background threads,
+    and with a few sessions polling, those trainings stall before their first step (found by
+    the four-session browser test). The page builds no Keras models of its own to free.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+    script_runner._clean_problem_modules = lambda: None
+
+
+def session_key(value: str | None) -> str:
+    """The key to a browser session's own runs. It travels in the page's link, so a reload or
+    a reconnect finds the same runs and the same live training; a bad or missing one gets a new key."""
+    return value if value and re.fullmatch(r"[0-9a-f]{12}", value) else uuid.uuid4().hex[:12]
 
 
 @dataclass
@@ -86,13 +108,27 @@ class ViewState:
                 "smooth": f"{self.smooth:g}"}
 
 
+def yield_cpu_to_pages() -> None:
+    """Lower the CPU priority (nice) of the calling thread and TensorFlow's worker threads, so
+    that while trainings fill every core, page interactions still get the CPU at once.
+    Linux names threads in /proc/self/task; elsewhere this does nothing."""
+    tasks = Path("/proc/self/task")
+    for task in tasks.iterdir() if tasks.is_dir() else []:
+        try:
+            if int(task.name) == threading.get_native_id() or (task / "comm").read_text().startswith("tf_"):
+                os.setpriority(os.PRIO_PROCESS, int(task.name), TRAINING_NICE)
+        except OSError:
+            continue  # a thread that just ended
+
+
 @dataclass
 class TrainingJob:
     """A Trainer running in a background thread; the page polls it, never blocks on it.
 
     The page calls `touch()` whenever it polls; when no page has polled for ORPHAN_AFTER_S
-    (the browser tab closed), the job stops and saves what it trained. At most MAX_TRAININGS
-    jobs run on a server at once; more are refused with a message.
+    (the browser tab closed), the job stops and saves what it trained. A checkpoint is written
+    every CHECKPOINT_EVERY steps and at the end, so a stopped or crashed run can be resumed.
+    At most MAX_TRAININGS jobs run on a server at once; more are refused with a message.
     """
     config: GANConfig
     variants: tuple[str, ...]
@@ -101,14 +137,18 @@ class TrainingJob:
     error: str = ""
     saved: list[Path] = field(default_factory=list)
     last_seen: float = field(default_factory=time.time)
+    _niced: bool = False
 
-    def start(self, images: np.ndarray, fingerprint: str) -> "TrainingJob":
+    def start(self, images: np.ndarray, fingerprint: str, state: dict[str, np.ndarray] | None = None) -> "TrainingJob":
+        """Train in the background, from scratch or from a checkpoint's `state`."""
         if not _slots.acquire(blocking=False):
             raise UserError(f"this server already runs its limit of {MAX_TRAININGS} training(s) at once; "
                             "try again when one finishes (GANVIZ_MAX_TRAININGS sets the limit)")
         try:
             from ganviz.training import Trainer
-            self.trainer = Trainer(self.config, images, self.variants)
+            self.trainer = Trainer(self.config, images, self.variants, on_step=self._on_step)
+            if state is not None:
+                self.trainer.load_state(state)
             self._thread = threading.Thread(target=self._run, args=(fingerprint,), daemon=True, name="ganviz-train")
             self._thread.start()
             threading.Thread(target=self._watch, daemon=True, name="ganviz-watch").start()
@@ -117,8 +157,23 @@ class TrainingJob:
             raise
         return self
 
+    @classmethod
+    def resume(cls, out_dir: Path) -> "TrainingJob":
+        """Continue a stopped or interrupted run from its checkpoint, exactly where it was."""
+        from ganviz import data
+        config, variants, state = load_checkpoint(out_dir)
+        dataset = data.load(config.dataset)
+        return cls(config, variants, out_dir).start(dataset.images, dataset.fingerprint, state)
+
     def touch(self) -> None:
         self.last_seen = time.time()
+
+    def _on_step(self, trainer) -> None:
+        if not self._niced:  # TensorFlow's worker threads exist once a step has run
+            yield_cpu_to_pages()
+            self._niced = True
+        if trainer.step % CHECKPOINT_EVERY == 0:
+            save_checkpoint(trainer, self.out_dir)
 
     def _watch(self) -> None:
         """Stop a job nobody looks at any more (paused or not): no orphan threads burning CPU."""
@@ -137,11 +192,41 @@ class TrainingJob:
         finally:
             _slots.release()
         if self.trainer.step > 0:
+            save_checkpoint(self.trainer, self.out_dir)
             self.saved = save_bundles(self.trainer, self.out_dir, fingerprint)
 
     @property
     def done(self) -> bool:
         return not self._thread.is_alive()
+
+
+_jobs: dict[str, TrainingJob] = {}  # session key -> its latest job, for the whole server
+
+
+def job_of(session: str) -> TrainingJob | None:
+    """The session's latest training job, also after a reload of its page."""
+    return _jobs.get(session)
+
+
+def set_job(session: str, job: TrainingJob) -> TrainingJob:
+    _jobs[session] = job
+    return job
+
+
+def resumable_runs(root: Path, busy: Path | None = None) -> list[tuple[Path, int, int]]:
+    """(folder, step, steps) of every run under root whose checkpoint stopped short of its
+    steps, except `busy` (the one training now): runs stopped, or cut off by a crash."""
+    found = []
+    for path in sorted(root.rglob(CHECKPOINT)) if root.is_dir() else []:
+        if path.parent == busy:
+            continue
+        try:
+            step, steps = checkpoint_progress(path.parent)
+        except BundleError:
+            continue  # a damaged checkpoint is not offered
+        if step < steps:
+            found.append((path.parent, step, steps))
+    return found
 
 
 def save_uploads(uploads: list[tuple[str, bytes]], dest_root: Path) -> str:

@@ -234,7 +234,7 @@ class Trainer:
                 out = {k: float(t) for k, t in gan.train_step(real, z_d, z_g).items()}
                 if not (out.pop("finite") and all(map(math.isfinite, out.values()))):
                     self._restore(good)
-                    self.status = (f"diverged at step {self.step + 1} ({v}): loss or images NaN/inf; the learning "
+                    self.status = (f"diverged at step {self.step + 1} ({v}): loss or weights NaN/inf; the learning "
                                    f"rates (D {self.config.d_lr}, G {self.config.g_lr}) are likely too high; "
                                    f"weights restored to step {good_step}")
                     raise Diverged(self.status)

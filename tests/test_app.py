@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from ganviz.bundle import save_bundles
 from ganviz.config import GANConfig
+from ganviz.dashboard import TrainingJob, job_of, session_key
 from ganviz.data import fingerprint
 from ganviz.training import Trainer
 
@@ -122,7 +123,7 @@ def test_train_now_finishes_and_the_run_becomes_selectable(app):
     _number(app, "Batch size").set_value(8)
     _button(app, "Train").click().run()
     _ok(app)
-    job = app.session_state["job"]
+    job = job_of(app.session_state["sid"])
     deadline = time.time() + 120
     while not job.done and time.time() < deadline:
         time.sleep(0.5)
@@ -144,6 +145,34 @@ def test_train_now_bad_dataset_is_an_error_on_the_page(app):
     _button(app, "Train").click().run()
     _ok(app)
     assert "unknown doodles class" in app.error[0].value
-    assert "job" not in app.session_state
+    assert job_of(app.session_state["sid"]) is None
     app.segmented_control(key="w_view").set_value("Compare").run()
     assert len(_images(app)) == 2  # the loaded run is still there
+
+
+def test_a_reload_keeps_the_session_and_a_stopped_run_is_offered_to_resume(app, tmp_path):
+    sid = session_key(None)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
+    from ganviz.data import load
+    job = TrainingJob(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short").start(load(cfg.dataset).images, "fp")
+    while job.trainer.step < 1:
+        time.sleep(0.05)
+    job.trainer.stop()  # as the Stop button does; the final checkpoint records where
+    while not job.done:
+        time.sleep(0.1)
+    assert 1 <= job.trainer.step < 6
+    app.query_params.update({"sid": sid, "view": "Train now"})  # the link of a reloaded page
+    app.run()
+    _ok(app)
+    assert app.session_state["sid"] == sid and app.query_params["sid"] == sid
+    assert any("cut-short" in i.value and "of 6" in i.value for i in app.info)
+    _button(app, "Resume").click().run()
+    _ok(app)
+    resumed = job_of(sid)
+    while not resumed.done:
+        resumed.touch()
+        time.sleep(0.2)
+    assert resumed.trainer.status == "finished" and resumed.trainer.step == 6
+    app.run()
+    _ok(app)
+    assert not any("cut-short" in i.value for i in app.info)  # nothing left to resume

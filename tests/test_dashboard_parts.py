@@ -170,3 +170,49 @@ def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, mo
         second.touch()
         _time.sleep(0.2)
     assert second.trainer.status == "finished" and len(second.saved) == 1
+
+
+def _wait(job, until, timeout: float = 60) -> None:
+    import time as _time
+    deadline = _time.time() + timeout
+    while not until() and _time.time() < deadline:
+        job.touch()  # as the page's heartbeat does
+        _time.sleep(0.05)
+    assert until(), "timed out"
+
+
+def test_a_stopped_dashboard_run_is_offered_and_resumes_exactly(tmp_path, monkeypatch):
+    from ganviz import dashboard, data
+    from ganviz.training import Trainer
+    monkeypatch.setattr(dashboard, "CHECKPOINT_EVERY", 2)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=8, batch_size=8)
+    root = tmp_path / "runs"
+    images = data.load(cfg.dataset).images
+    job = dashboard.TrainingJob(cfg, ("transpose",), root / "a").start(images, "fp")
+    _wait(job, lambda: job.trainer.step >= 3)
+    job.trainer.stop()
+    _wait(job, lambda: job.done)
+    stopped_at = job.trainer.step
+    assert 3 <= stopped_at < 8
+    assert dashboard.resumable_runs(root) == [(root / "a", stopped_at, 8)]
+    assert dashboard.resumable_runs(root, busy=root / "a") == []
+
+    resumed = dashboard.TrainingJob.resume(root / "a")
+    _wait(resumed, lambda: resumed.done)
+    assert resumed.trainer.status == "finished" and resumed.trainer.step == 8
+    assert dashboard.resumable_runs(root) == []
+    reference = Trainer(cfg, images, ("transpose",)).run()
+    assert resumed.trainer.history == reference.history  # every loss of every step, bit for bit
+    assert load_bundle(root / "a" / "transpose").meta["steps_done"] == 8
+
+
+def test_a_reloaded_page_finds_its_session_and_its_training():
+    from ganviz.dashboard import job_of, session_key, set_job
+    key = session_key(None)
+    assert session_key(key) == key  # the link's key is kept ...
+    for bad in ("", "../../etc", "ABCDEF012345", "0" * 13):
+        assert session_key(bad) != bad and len(session_key(bad)) == 12  # ... a bad one is replaced
+    sentinel = object()
+    assert job_of(key) is None
+    set_job(key, sentinel)
+    assert job_of(key) is sentinel and job_of(session_key(None)) is None
