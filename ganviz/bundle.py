@@ -126,6 +126,7 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerpri
                 "n_train_images": int(len(trainer.images)), "steps_done": trainer.step,
                 "status": trainer.status, "wall_time_s": round(trainer.wall_time, 3),
                 "steps_per_s": round(trainer.steps_per_s, 4), "trained_together": list(trainer.variants),
+                "replicas": gan.strategy.num_replicas_in_sync,
                 "versions": _versions()}
         target = out / variant
         tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=out))

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz.config import VARIANTS, GANConfig
+from ganviz.config import STRATEGIES, VARIANTS, GANConfig
 from ganviz.data import SPECS
 from ganviz.errors import UserError
 
@@ -37,14 +37,17 @@ def _positive(text: str) -> int:
     return value
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1")
-    return value
+def _unit(zero_ok: bool):
+    """Parser for a rate in (0, 1), or [0, 1) where zero means 'off'."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (0 <= value < 1 if zero_ok else 0 < value < 1):
+            raise argparse.ArgumentTypeError(f"{value} must be {'at least 0' if zero_ok else 'above 0'} and below 1")
+        return value
+    return parse
 
 
 def _format_eta(seconds: float) -> str:
@@ -79,14 +82,22 @@ def _print_download(done: int, total: int) -> None:
 
 
 def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False,
-              invert: bool | None = None, checkpoint_every: int = 0, resume: dict | None = None) -> list[Path]:
+              invert: bool | None = None, checkpoint_every: int = 0, resume: dict | None = None,
+              strategy=None) -> list[Path]:
     """Load data, train the variants in lockstep (from a checkpoint's state if given), write a
-    checkpoint every `checkpoint_every` steps, save one bundle per variant."""
+    checkpoint every `checkpoint_every` steps, save one bundle per variant. In a multi-worker
+    run every worker trains; only worker 0 keeps what it writes."""
+    import shutil
+    import tempfile
+
     from ganviz import data
     from ganviz.bundle import save_bundles, save_checkpoint
+    from ganviz.distribute import is_chief
     from ganviz.training import Trainer
 
     dataset = data.load(config.dataset, invert=invert, progress=None if quiet else _print_download)
+    chief = strategy is None or is_chief(strategy)
+    final, out = out, out if chief else Path(tempfile.mkdtemp(prefix="ganviz-worker-"))
 
     def on_step(trainer: Trainer) -> None:
         if not quiet:
@@ -94,28 +105,36 @@ def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bo
         if checkpoint_every and trainer.step % checkpoint_every == 0:
             save_checkpoint(trainer, out)
 
-    trainer = Trainer(config, dataset.images, variants, on_step=on_step)
+    trainer = Trainer(config, dataset.images, variants, on_step=on_step, strategy=strategy)
     if resume is not None:
         trainer.load_state(resume)
     trainer.run()
     save_checkpoint(trainer, out)
-    return save_bundles(trainer, out, dataset.fingerprint)
+    paths = save_bundles(trainer, out, dataset.fingerprint)
+    if not chief:
+        shutil.rmtree(out, ignore_errors=True)
+        return [final / p.name for p in paths]
+    return paths
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from ganviz.distribute import make_strategy
     invert = {"auto": None, "yes": True, "no": False}[args.invert]
+    strategy = make_strategy(args.strategy, args.cpu_devices)
     if args.resume:
         from ganviz.bundle import load_checkpoint
         config, variants, state = load_checkpoint(args.resume)
         paths = train_run(config, variants, Path(args.resume), invert=invert,
-                          checkpoint_every=args.checkpoint_every, resume=state)
+                          checkpoint_every=args.checkpoint_every, resume=state, strategy=strategy)
     else:
         if not args.out:
             raise UsageError("python -m ganviz train: --out DIR is required (or --resume DIR)")
         variants = VARIANTS if args.variant == "both" else (args.variant,)
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
-                           d_lr=args.d_lr, g_lr=args.g_lr, variant=variants[0], fused_step=args.fused)
-        paths = train_run(config, variants, Path(args.out), invert=invert, checkpoint_every=args.checkpoint_every)
+                           d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
+                           fused_step=args.fused)
+        paths = train_run(config, variants, Path(args.out), invert=invert, checkpoint_every=args.checkpoint_every,
+                          strategy=strategy)
     for path in paths:
         print(path)
 
@@ -203,9 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="image files: dark strokes on white are inverted (auto: decided from the borders)")
     t.add_argument("--seed", type=int, default=d.seed)
-    t.add_argument("--d-lr", type=_rate, default=d.d_lr)
-    t.add_argument("--g-lr", type=_rate, default=d.g_lr)
+    t.add_argument("--d-lr", type=_unit(zero_ok=False), default=d.d_lr)
+    t.add_argument("--g-lr", type=_unit(zero_ok=False), default=d.g_lr)
+    t.add_argument("--dropout", type=_unit(zero_ok=True), default=d.d_dropout, help="discriminator dropout rate")
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
+    t.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute: one device, all local GPUs, or the workers in TF_CONFIG (docs/SCALING.md)")
+    t.add_argument("--cpu-devices", type=_positive, default=1, metavar="N",
+                   help="with --strategy mirrored and no GPU: split the CPU into N devices (for testing)")
     t.add_argument("--out", help="folder for the bundles (one subfolder per variant) and the checkpoint")
     t.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N",
                    help="write DIR/checkpoint.npz every N steps (atomically)")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 VARIANTS = ("upsample", "transpose")
+STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/distribute.py)
 # what the training loop records per step, per variant
 METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
 VARIANT_LABELS = {

@@ -106,8 +106,11 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return y
 
 
-def batch_norm(config: GANConfig, name: str, fused: bool = True) -> layers.BatchNormalization:
-    """The generator's batch normalisation: Keras' own layer, or the same maths fused."""
+def batch_norm(config: GANConfig, name: str, fused: bool = True, synchronized: bool = False) -> layers.BatchNormalization:
+    """The generator's batch normalisation: Keras' own layer, the same maths fused, or (over
+    several tf.distribute replicas) Keras' layer with statistics of the whole global batch."""
+    if synchronized:
+        return layers.BatchNormalization(momentum=config.g_bn_momentum, synchronized=True, name=name)
     kind = FusedBatchNormalization if fused else layers.BatchNormalization
     return kind(momentum=config.g_bn_momentum, name=name)
 
@@ -126,18 +129,20 @@ def upsampling_block(config: GANConfig, variant: str, filters: int, kernel: int,
             layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name)]
 
 
-def build_generator(config: GANConfig, variant: str | None = None, fused: bool = True) -> keras.Model:
+def build_generator(config: GANConfig, variant: str | None = None, fused: bool = True,
+                    synchronized: bool = False) -> keras.Model:
     """z (100) -> Dense -> BN -> ReLU -> 7x7x64 -> 4 upsampling layers -> tanh 28x28x1.
 
     `fused=False` builds the book's literal Keras layers (UpSampling2D + Conv2D, Keras batch
     norm); the default computes the same function faster (UpsampleConv2D,
-    FusedBatchNormalization). Both load the same weights files.
+    FusedBatchNormalization). `synchronized` is for training over several replicas. All
+    load the same weights files.
     """
     variant = variant or config.variant
     x = inputs = keras.Input((config.z_dim,), name="generator_input")
     units = config.g_initial_shape[0] * config.g_initial_shape[1] * config.g_initial_shape[2]
     x = layers.Dense(units, kernel_initializer=_init(config), name="generator_dense")(x)
-    x = batch_norm(config, "generator_dense_bn", fused)(x)
+    x = batch_norm(config, "generator_dense_bn", fused, synchronized)(x)
     x = layers.ReLU()(x)
     x = layers.Reshape(config.g_initial_shape)(x)
     last = len(config.g_filters) - 1
@@ -145,7 +150,7 @@ def build_generator(config: GANConfig, variant: str | None = None, fused: bool =
         for layer in upsampling_block(config, variant, f, k, u, f"generator_conv_{i}", fused):
             x = layer(x)
         if i < last:
-            x = batch_norm(config, f"generator_bn_{i}", fused)(x)
+            x = batch_norm(config, f"generator_bn_{i}", fused, synchronized)(x)
             x = layers.ReLU()(x)
         else:
             x = layers.Activation("tanh", name="generator_output")(x)

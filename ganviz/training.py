@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from ganviz.config import METRICS, GANConfig
 from ganviz.data import to_model_scale, to_uint8
+from ganviz.distribute import check_batch, per_replica
 from ganviz.models import build_discriminator, build_generator
 from ganviz.noise import batch_stream, probe_z
 
@@ -42,12 +43,15 @@ def timeline_steps(total: int, frames: int = 24) -> list[int]:
     return sorted({0, total, *np.rint(raw).astype(int).tolist()})
 
 
-def _bce(labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(keras.losses.binary_crossentropy(labels, probs))
+# Losses and accuracies are sums over this replica's rows divided by the *global* batch: the
+# optimiser all-reduces gradients by summing, and the step's outputs are summed over replicas,
+# so every strategy computes the book's batch means (on one device, plain means).
+def _bce(labels: tf.Tensor, probs: tf.Tensor, global_batch: int) -> tf.Tensor:
+    return tf.reduce_sum(keras.losses.binary_crossentropy(labels, probs)) / global_batch
 
 
-def _accuracy(labels: tf.Tensor, probs: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(tf.cast(tf.equal(tf.cast(probs > 0.5, tf.float32), labels), tf.float32))
+def _accuracy(labels: tf.Tensor, probs: tf.Tensor, global_batch: int) -> tf.Tensor:
+    return tf.reduce_sum(tf.cast(tf.equal(tf.cast(probs > 0.5, tf.float32), labels), tf.float32)) / global_batch
 
 
 def _optimizer(config: GANConfig, lr: float) -> keras.optimizers.Optimizer:
@@ -55,57 +59,75 @@ def _optimizer(config: GANConfig, lr: float) -> keras.optimizers.Optimizer:
 
 
 class GAN:
-    """One variant: its generator, discriminator, optimisers and compiled training step."""
+    """One variant: its generator, discriminator, optimisers and compiled training step.
 
-    def __init__(self, config: GANConfig, variant: str, fused_upsample: bool = True):
+    `strategy` (tf.distribute) places them; the default strategy is one device. With several
+    replicas, batch-norm statistics are synchronised over the global batch, as on one device.
+    """
+
+    def __init__(self, config: GANConfig, variant: str, fused_upsample: bool = True,
+                 strategy: tf.distribute.Strategy | None = None):
         self.config, self.variant = config, variant
-        keras.utils.set_random_seed(config.seed)  # identical discriminators for every variant
-        self.discriminator = build_discriminator(config)
-        keras.utils.set_random_seed(config.seed)
-        self.generator = build_generator(config, variant, fused=fused_upsample)
-        self.d_opt = _optimizer(config, config.d_lr)
-        self.g_opt = _optimizer(config, config.g_lr)
-        self.d_opt.build(self.discriminator.trainable_variables)
-        self.g_opt.build(self.generator.trainable_variables)
-        self.train_step = tf.function(self._step, reduce_retracing=True)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        check_batch(self.strategy, config.batch_size)
+        with self.strategy.scope():
+            keras.utils.set_random_seed(config.seed)  # identical discriminators for every variant
+            self.discriminator = build_discriminator(config)
+            keras.utils.set_random_seed(config.seed)
+            self.generator = build_generator(config, variant, fused=fused_upsample, synchronized=replicas > 1)
+            self.d_opt = _optimizer(config, config.d_lr)
+            self.g_opt = _optimizer(config, config.g_lr)
+            self.d_opt.build(self.discriminator.trainable_variables)
+            self.g_opt.build(self.generator.trainable_variables)
+        self._compiled = tf.function(self._step if replicas == 1 else self._replicated_step, reduce_retracing=True)
 
-    def _d_update(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def train_step(self, real: np.ndarray, z_d: np.ndarray, z_g: np.ndarray) -> dict[str, tf.Tensor]:
+        """One step of the book's loop on a global batch (split over the replicas, if several)."""
+        return self._compiled(*per_replica(self.strategy, real, z_d, z_g))
+
+    def _replicated_step(self, real, z_d, z_g) -> dict[str, tf.Tensor]:
+        out = self.strategy.run(self._step, args=(real, z_d, z_g))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+
+    def _d_update(self, images: tf.Tensor, labels: tf.Tensor, n: int) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             probs = self.discriminator(images, training=True)
-            loss = _bce(labels, probs)
+            loss = _bce(labels, probs, n)
         d_vars = self.discriminator.trainable_variables
         self.d_opt.apply(tape.gradient(loss, d_vars), d_vars)
-        return loss, _accuracy(labels, probs)
+        return loss, _accuracy(labels, probs, n)
 
     def _step(self, real: tf.Tensor, z_d: tf.Tensor, z_g: tf.Tensor) -> dict[str, tf.Tensor]:
+        n = self.config.batch_size  # the global batch, whatever share of it this replica holds
         ones = tf.ones((tf.shape(real)[0], 1))
         zeros = tf.zeros_like(ones)
-        d_loss_real, d_acc_real = self._d_update(real, ones)
+        d_loss_real, d_acc_real = self._d_update(real, ones, n)
         g_vars = self.generator.trainable_variables
         if self.config.fused_step:
             # One generator pass (training mode) makes the D-fake batch and, after the
             # discriminator has been updated, carries the generator's gradient.
             with tf.GradientTape() as g_tape:
                 fake = self.generator(z_d, training=True)
-                d_loss_fake, d_acc_fake = self._d_update(tf.stop_gradient(fake), zeros)
+                d_loss_fake, d_acc_fake = self._d_update(tf.stop_gradient(fake), zeros, n)
                 probs = self.discriminator(fake, training=True)
-                g_loss = _bce(ones, probs)
+                g_loss = _bce(ones, probs, n)
         else:
             # The book: generator.predict (inference-mode batch norm) for the D-fake batch.
             fake = self.generator(z_d, training=False)
-            d_loss_fake, d_acc_fake = self._d_update(fake, zeros)
+            d_loss_fake, d_acc_fake = self._d_update(fake, zeros, n)
             with tf.GradientTape() as g_tape:
                 probs = self.discriminator(self.generator(z_g, training=True), training=True)
-                g_loss = _bce(ones, probs)
+                g_loss = _bce(ones, probs, n)
         self.g_opt.apply(g_tape.gradient(g_loss, g_vars), g_vars)
         return {"d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                 "d_loss": 0.5 * (d_loss_real + d_loss_fake),
                 "d_acc_real": d_acc_real, "d_acc_fake": d_acc_fake,
-                "g_loss": g_loss, "g_acc": _accuracy(ones, probs),
+                "g_loss": g_loss, "g_acc": _accuracy(ones, probs, n),
                 # The weights themselves: BCE clips probabilities and oneDNN's fused batch
                 # norm + ReLU maps NaN to 0, so NaN weights can hide behind finite losses and images.
-                "finite": tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
-                                         for v in g_vars + self.discriminator.trainable_variables])}
+                "nonfinite": 1.0 - tf.cast(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in
+                                                          g_vars + self.discriminator.trainable_variables]), tf.float32)}
 
     @property
     def state_variables(self) -> list:
@@ -130,13 +152,14 @@ class Trainer:
     images: np.ndarray  # uint8 (N, 28, 28)
     variants: tuple[str, ...] = ("upsample", "transpose")
     on_step: Callable[["Trainer"], None] | None = None
+    strategy: tf.distribute.Strategy | None = None  # tf.distribute placement; None: one device
     step: int = 0
     status: str = "ready"
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     timeline: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.gans = {v: GAN(self.config.replace(variant=v), v) for v in self.variants}
+        self.gans = {v: GAN(self.config.replace(variant=v), v, strategy=self.strategy) for v in self.variants}
         self.probe = probe_z(self.config)
         self.frame_steps = timeline_steps(self.config.steps)
         self.recorded_steps: list[int] = []
@@ -232,7 +255,7 @@ class Trainer:
             t0 = time.perf_counter()
             for v, gan in self.gans.items():
                 out = {k: float(t) for k, t in gan.train_step(real, z_d, z_g).items()}
-                if not (out.pop("finite") and all(map(math.isfinite, out.values()))):
+                if out.pop("nonfinite") or not all(map(math.isfinite, out.values())):
                     self._restore(good)
                     self.status = (f"diverged at step {self.step + 1} ({v}): loss or weights NaN/inf; the learning "
                                    f"rates (D {self.config.d_lr}, G {self.config.g_lr}) are likely too high; "

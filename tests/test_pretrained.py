@@ -30,7 +30,11 @@ def test_weights_reproduce_the_stored_last_frame(path):
 
 
 def test_the_recipe_reproduces_the_first_steps():
-    """`python -m ganviz pretrain` is deterministic: a fresh run repeats the stored losses."""
+    """A fresh run of the recipe repeats the stored losses: the first step to float precision,
+    the next ones within 1%. The stored runs predate the fused batch norm (same maths, other
+    rounding), and RMSprop turns round-off in the zero gradients of biases feeding batch norm
+    into full-size steps, so later steps drift apart by ~0.4% (two fresh runs stay bit-identical:
+    tests/test_training.py)."""
     from ganviz.data import load
     from ganviz.training import Trainer
     b = load_bundle(PRETRAINED / "doodles-camel-s0" / "upsample")
@@ -40,4 +44,5 @@ def test_the_recipe_reproduces_the_first_steps():
     for variant in t.variants:
         stored = load_bundle(PRETRAINED / "doodles-camel-s0" / variant).history
         for metric, values in t.history[variant].items():
-            np.testing.assert_allclose(values, stored[metric][:3], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(values[0], stored[metric][0], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(values, stored[metric][:3], rtol=1e-2, atol=1e-6)
