@@ -163,20 +163,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from ganviz import data
-    from ganviz.bundle import find_bundles, load_bundle
     from ganviz.compare import compare
     from ganviz.errors import BundleError
     from ganviz.inference import NumpyGenerator
     from ganviz.report import build_report
     from ganviz.study import run_study
 
-    paths = []
-    for arg in map(Path, args.paths):
-        found = [arg] if (arg / "config.json").is_file() else find_bundles(arg)
-        if not found:
-            raise BundleError(f"{arg}: neither a bundle nor a folder holding bundles")
-        paths += found
-    bundles = [load_bundle(p) for p in paths]
+    bundles = _bundles_under(args.paths)
     spec = args.dataset or bundles[0].config.dataset
     chosen = [b for b in bundles if b.config.dataset == spec]
     if not chosen:
@@ -195,6 +188,33 @@ def cmd_report(args: argparse.Namespace) -> None:
     Path(args.out).write_text(build_report(f"ganviz: {spec}", comp, {b.variant: b.history for b in first},
                                            train, notes, study=study))
     print(args.out)
+
+
+def _bundles_under(roots: list[str], spec: str | None = None) -> list:
+    """Every bundle under the given folders (or the bundles themselves), optionally of one data set."""
+    from ganviz.bundle import find_bundles, load_bundle
+    from ganviz.errors import BundleError
+    paths = []
+    for arg in map(Path, roots):
+        found = [arg] if (arg / "config.json").is_file() else find_bundles(arg)
+        if not found:
+            raise BundleError(f"{arg}: neither a bundle nor a folder holding bundles")
+        paths += found
+    bundles = [load_bundle(p) for p in paths]
+    return [b for b in bundles if spec is None or b.config.dataset == spec]
+
+
+def cmd_recipes(args: argparse.Namespace) -> None:
+    from ganviz.errors import BundleError
+    from ganviz.study import compare_recipes
+    a, b = _bundles_under([args.a], args.dataset), _bundles_under([args.b], args.dataset)
+    if not a or not b:
+        raise BundleError(f"no bundles trained on {args.dataset!r} under {args.a if not a else args.b}")
+    rows = compare_recipes(a, b, (args.names[0], args.names[1]))
+    print("| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))
+    for row in rows:
+        print("| " + " | ".join(row.values()) + " |")
+    print(f"\n{sum(r['differs'] == 'yes' for r in rows)} of {len(rows)} measures differ beyond the 95% interval")
 
 
 def cmd_figures(args: argparse.Namespace) -> None:
@@ -260,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="docs")
     f.add_argument("--pretrained", default="pretrained")
     f.set_defaults(func=cmd_figures)
+
+    rc = sub.add_parser("recipes", help="compare two training recipes run with the same seeds (e.g. --fused)")
+    rc.add_argument("a", help="folder of bundles trained with the first recipe")
+    rc.add_argument("b", help="folder of bundles trained with the second recipe, same seeds")
+    rc.add_argument("--dataset", default=d.dataset, help="compare the runs on this data set")
+    rc.add_argument("--names", nargs=2, default=("book step", "fused step"), metavar=("A", "B"))
+    rc.set_defaults(func=cmd_recipes)
 
     b = sub.add_parser("bench", help="measure training and search speed against the book's loop and brute force")
     b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")

@@ -88,3 +88,41 @@ def study_table(study: Study) -> list[dict[str, str]]:
     """Rows for a table: one per measure, a column per variant with mean [95% interval]."""
     return [{"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
             for m, per in study.table.items()]
+
+
+CURVES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+WINDOWS = ((1, 200), (201, 1000), (1001, 2000))  # steps, inclusive: early, middle, late training
+
+
+def _per_seed(bundles: list[Bundle]) -> dict[tuple[str, str], dict[int, float]]:
+    """(variant, measure) -> {seed: value}: the final-sample measures and windowed curve means."""
+    values: dict[tuple[str, str], dict[int, float]] = {}
+    for r in run_study(bundles).runs:
+        for m, (label, _) in analysis.MEASURES.items():
+            values.setdefault((r.variant, label), {})[r.seed] = getattr(r, m)
+    for b in bundles:
+        for metric in CURVES:
+            for lo, hi in WINDOWS:
+                if len(b.history[metric]) >= hi:
+                    values.setdefault((b.variant, f"mean {metric}, steps {lo}-{hi}"), {})[b.config.seed] = \
+                        float(np.mean(b.history[metric][lo - 1:hi]))
+    return values
+
+
+def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str]) -> list[dict[str, str]]:
+    """Two training recipes run with the same seeds: per variant and measure, each recipe's mean
+    over seeds and the paired difference (same seed, same data order and init) with its 95%
+    interval. 'differs' only where that interval excludes zero (n/a with one seed)."""
+    va, vb = _per_seed(a), _per_seed(b)
+    rows = []
+    for key, by_seed in va.items():
+        seeds = sorted(set(by_seed) & set(vb.get(key, {})))
+        if not seeds:
+            continue
+        diff = analysis.interval([vb[key][s] - by_seed[s] for s in seeds])
+        rows.append({"variant": key[0], "measure": key[1],
+                     names[0]: f"{np.mean([by_seed[s] for s in seeds]):.3g}",
+                     names[1]: f"{np.mean([vb[key][s] for s in seeds]):.3g}",
+                     f"{names[1]} - {names[0]} (95%, {len(seeds)} seeds)": str(diff),
+                     "differs": "n/a" if diff.n < 2 else "yes" if diff.low > 0 or diff.high < 0 else "no"})
+    return sorted(rows, key=lambda r: VARIANTS.index(r["variant"]))

@@ -89,20 +89,41 @@ def test_mann_whitney_direction():
     assert abs(analysis.mann_whitney_z(np.arange(30), np.arange(30) + 0.5)) < 1
 
 
-def test_study_over_seeds(tmp_path):
+def _tiny_runs(root, steps: int = 2, **changes) -> list:
+    """Both variants, seeds 0 and 1, a few steps on 64 doodles."""
     from ganviz.bundle import load_bundle, save_bundles
     from ganviz.config import GANConfig
     from ganviz.data import load
-    from ganviz.study import run_study
+    from ganviz.training import Trainer
     ds = load("doodles:camel:64")
     bundles = []
     for seed in (0, 1):
-        t = __import__("ganviz.training", fromlist=["Trainer"]).Trainer(
-            GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=seed), ds.images).run()
-        bundles += [load_bundle(p) for p in save_bundles(t, tmp_path / f"s{seed}", ds.fingerprint)]
+        t = Trainer(GANConfig(dataset="doodles:camel:64", steps=steps, batch_size=8, seed=seed, **changes),
+                    ds.images).run()
+        bundles += [load_bundle(p) for p in save_bundles(t, root / f"s{seed}", ds.fingerprint)]
+    return bundles
+
+
+def test_study_over_seeds(tmp_path):
+    from ganviz.study import run_study
+    bundles = _tiny_runs(tmp_path)
     study = run_study(bundles, n=32)
     assert study.has_held_out and len(study.runs) == 4
     assert set(study.table) == {"checkerboard", "nn_median", "copy_z", "diversity"}
     assert study.table["checkerboard"]["transpose"].n == 2
     assert len(study.sentences) == 4 and all(s.endswith(".") for s in study.sentences)
     assert study.runs[0].timeline_checkerboard.shape == study.runs[0].timeline_steps.shape
+
+
+def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
+    from ganviz import study
+    monkeypatch.setattr(study, "WINDOWS", ((1, 2), (3, 4)))
+    book = _tiny_runs(tmp_path / "book", steps=4)
+    fused = _tiny_runs(tmp_path / "fused", steps=4, fused_step=True)
+    same = study.compare_recipes(book, book, ("a", "b"))
+    assert len(same) == 2 * (4 + 4 * 2)  # per variant: 4 sample measures, 4 curves x 2 windows
+    assert all(r["differs"] == "no" and r["b - a (95%, 2 seeds)"].startswith("0 ") for r in same)
+    rows = study.compare_recipes(book, fused, ("book", "fused"))
+    g_loss = next(r for r in rows if r["variant"] == "transpose" and r["measure"] == "mean g_loss, steps 3-4")
+    assert g_loss["book"] != g_loss["fused"]  # the fused step really trained differently
+    assert {r["differs"] for r in rows} <= {"yes", "no"}
