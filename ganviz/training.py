@@ -166,6 +166,7 @@ class Trainer:
         self.history = {v: {m: [] for m in METRICS} for v in self.variants}
         self.timeline = {v: [] for v in self.variants}
         self.wall_time = 0.0
+        self._warm: list | None = None  # [steps, seconds] after this process's first (compiling) step
         self._x = to_model_scale(self.images)
         self._stream = batch_stream(self.config, len(self.images))
         self._running = threading.Event()
@@ -190,6 +191,9 @@ class Trainer:
 
     @property
     def steps_per_s(self) -> float:
+        """Training speed, leaving out the first step of this process (it compiles the step)."""
+        if self._warm and self._warm[0]:
+            return self._warm[0] / self._warm[1]
         return self.step / self.wall_time if self.wall_time else 0.0
 
     @property
@@ -263,7 +267,12 @@ class Trainer:
                     raise Diverged(self.status)
                 for k, val in out.items():
                     self.history[v][k].append(val)
-            self.wall_time += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            if self._warm is None:
+                self._warm = [0, 0.0]
+            else:
+                self._warm = [self._warm[0] + 1, self._warm[1] + dt]
+            self.wall_time += dt
             self.step += 1
             if self.step % SNAPSHOT_EVERY == 0:
                 good, good_step = self._snapshot(), self.step
