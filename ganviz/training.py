@@ -46,11 +46,11 @@ def timeline_steps(total: int, frames: int = 24) -> list[int]:
 # Losses and accuracies are sums over this replica's rows divided by the *global* batch: the
 # optimiser all-reduces gradients by summing, and the step's outputs are summed over replicas,
 # so every strategy computes the book's batch means (on one device, plain means).
-def _bce(labels: tf.Tensor, probs: tf.Tensor, global_batch: int) -> tf.Tensor:
+def _bce(labels: tf.Tensor, probs: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(keras.losses.binary_crossentropy(labels, probs)) / global_batch
 
 
-def _accuracy(labels: tf.Tensor, probs: tf.Tensor, global_batch: int) -> tf.Tensor:
+def _accuracy(labels: tf.Tensor, probs: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.equal(tf.cast(probs > 0.5, tf.float32), labels), tf.float32)) / global_batch
 
 
@@ -90,7 +90,7 @@ class GAN:
         out = self.strategy.run(self._step, args=(real, z_d, z_g))
         return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
 
-    def _d_update(self, images: tf.Tensor, labels: tf.Tensor, n: int) -> tuple[tf.Tensor, tf.Tensor]:
+    def _d_update(self, images: tf.Tensor, labels: tf.Tensor, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             probs = self.discriminator(images, training=True)
             loss = _bce(labels, probs, n)
@@ -99,7 +99,8 @@ class GAN:
         return loss, _accuracy(labels, probs, n)
 
     def _step(self, real: tf.Tensor, z_d: tf.Tensor, z_g: tf.Tensor) -> dict[str, tf.Tensor]:
-        n = self.config.batch_size  # the global batch, whatever share of it this replica holds
+        # the global batch, whatever share of it this replica holds (equal shares: check_batch)
+        n = tf.cast(tf.shape(real)[0] * self.strategy.num_replicas_in_sync, tf.float32)
         ones = tf.ones((tf.shape(real)[0], 1))
         zeros = tf.zeros_like(ones)
         d_loss_real, d_acc_real = self._d_update(real, ones, n)
