@@ -162,8 +162,13 @@ class TrainingJob:
         """Continue a stopped or interrupted run from its checkpoint, exactly where it was."""
         from ganviz import data
         config, variants, state = load_checkpoint(out_dir)
-        dataset = data.load(config.dataset)
-        return cls(config, variants, out_dir).start(dataset.images, dataset.fingerprint, state)
+        trained_on = {load_bundle(p).meta["data_fingerprint"] for p in find_bundles(out_dir)}
+        for invert in (None, True, False):  # uploads: the polarity the run was started with
+            dataset = data.load(config.dataset, invert=invert)
+            if not trained_on or dataset.fingerprint in trained_on:
+                return cls(config, variants, out_dir).start(dataset.images, dataset.fingerprint, state)
+        raise DataError(f"{config.dataset}: these are not the images the run trained on, so it cannot "
+                        "continue exactly; start a new run instead")
 
     def touch(self) -> None:
         self.last_seen = time.time()

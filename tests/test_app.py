@@ -154,7 +154,8 @@ def test_a_reload_keeps_the_session_and_a_stopped_run_is_offered_to_resume(app, 
     sid = session_key(None)
     cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
     from ganviz.data import load
-    job = TrainingJob(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short").start(load(cfg.dataset).images, "fp")
+    ds = load(cfg.dataset)
+    job = TrainingJob(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short").start(ds.images, ds.fingerprint)
     while job.trainer.step < 1:
         time.sleep(0.05)
     job.trainer.stop()  # as the Stop button does; the final checkpoint records where

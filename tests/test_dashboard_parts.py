@@ -183,12 +183,14 @@ def _wait(job, until, timeout: float = 60) -> None:
 
 def test_a_stopped_dashboard_run_is_offered_and_resumes_exactly(tmp_path, monkeypatch):
     from ganviz import dashboard, data
+    from ganviz.errors import DataError
     from ganviz.training import Trainer
     monkeypatch.setattr(dashboard, "CHECKPOINT_EVERY", 2)
     cfg = GANConfig(dataset="doodles:camel:40", steps=8, batch_size=8)
     root = tmp_path / "runs"
-    images = data.load(cfg.dataset).images
-    job = dashboard.TrainingJob(cfg, ("transpose",), root / "a").start(images, "fp")
+    ds = data.load(cfg.dataset)
+    images = ds.images
+    job = dashboard.TrainingJob(cfg, ("transpose",), root / "a").start(images, ds.fingerprint)
     _wait(job, lambda: job.trainer.step >= 3)
     job.trainer.stop()
     _wait(job, lambda: job.done)
@@ -196,6 +198,15 @@ def test_a_stopped_dashboard_run_is_offered_and_resumes_exactly(tmp_path, monkey
     assert 3 <= stopped_at < 8
     assert dashboard.resumable_runs(root) == [(root / "a", stopped_at, 8)]
     assert dashboard.resumable_runs(root, busy=root / "a") == []
+
+    # a run whose training images are not the ones the spec now loads is not continued
+    import json
+    import shutil
+    shutil.copytree(root / "a", tmp_path / "other")
+    meta = json.loads((tmp_path / "other" / "transpose" / "config.json").read_text())
+    (tmp_path / "other" / "transpose" / "config.json").write_text(json.dumps({**meta, "data_fingerprint": "x"}))
+    with pytest.raises(DataError, match="not the images the run trained on"):
+        dashboard.TrainingJob.resume(tmp_path / "other")
 
     resumed = dashboard.TrainingJob.resume(root / "a")
     _wait(resumed, lambda: resumed.done)
