@@ -3,6 +3,7 @@ on one machine; CI runs `--quick` to prove it works and never asserts speed.
 
 1. training throughput per variant: the book's Keras loop (train_on_batch / predict, written
    faithfully below) versus ganviz's compiled loop, same models and batch, after warm-up;
+   and a profile of ganviz's step by kind of op;
 2. efficiency: model GFLOP/s against a measured float32 matrix-multiply peak;
 3. nearest training image by L1: NumPy one query at a time versus `ganviz.nearest_l1`;
 4. dashboard cold start in headless Chromium, and the server's peak RSS.
@@ -140,6 +141,51 @@ def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int) ->
     return rows
 
 
+OP_KINDS = (("convolution", ("Conv2D",)), ("batch norm", ("_bn_", "BatchNorm")), ("dropout", ("dropout",)),
+            ("optimiser", ("rm_sprop", "adam")), ("relu", ("Relu", "re_lu")))
+
+
+def _op_kind(name: str) -> str:
+    return next((kind for kind, marks in OP_KINDS if any(m in name for m in marks)), "other")
+
+
+def op_profile(config: GANConfig, x: np.ndarray, variant: str, steps: int) -> dict[str, float]:
+    """Where a training step's time goes: milliseconds of TensorFlow worker-thread time per step,
+    by kind of op, from TensorFlow's own profiler (summed over threads, so above the wall time)."""
+    import tempfile
+    from collections import Counter
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    gan = GAN(config.replace(variant=variant), variant)
+    stream = batch_stream(config, len(x))
+
+    def step() -> dict:
+        idx, z_d, z_g = next(stream)
+        return gan.train_step(x[idx], z_d, z_g)
+
+    float(step()["g_loss"])  # compile outside the profile
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            out = step()
+        float(out["g_loss"])
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    ms = Counter()
+    for plane in space.planes:
+        names = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_"):
+                continue
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if name not in ("ExecutorState::Process", "ParallelFor"):  # containers of the ops
+                    ms[_op_kind(name)] += event.duration_ps / 1e9 / steps
+    return dict(ms.most_common())
+
+
 def _queries(kind: str, refs: np.ndarray, spec: str, n: int, rng: np.random.Generator) -> np.ndarray | None:
     if kind == "uniform noise":
         return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
@@ -211,6 +257,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
                     "tensorflow": tf.__version__, "keras": keras.__version__, "numba": numba.__version__},
         "quick": quick,
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
+        "op_profile_ms_per_step": {v: op_profile(config, x, v, 1 if quick else 10) for v in VARIANTS},
         "matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
@@ -244,6 +291,10 @@ def table(result: dict) -> str:
     sc = nn["scale"]
     lines.append(f"  scale: {sc['n_references']:,} references, index {sc['index_mb']:.0f} MB built in "
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
+    lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
+    for v, kinds in result["op_profile_ms_per_step"].items():
+        total = sum(kinds.values())
+        lines.append(f"  {v:<10} " + ", ".join(f"{k} {t:.0f} ({t / total:.0%})" for k, t in kinds.items()))
     lines += ["", "where a generator's forward FLOPs go (MFLOP per image, literal layers)"]
     for v, layers in result["generator_mflop_per_image"].items():
         lines.append(f"  {v:<10} " + ", ".join(f"{k.replace('generator_', '')} {f:.1f}" for k, f in layers.items()))
