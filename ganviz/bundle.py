@@ -233,7 +233,10 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{path}/timeline.npz: arrays have unexpected shapes or types")
     if len({len(v) for v in history.values()}) != 1:
         raise BundleError(f"{path}/history.npz: metric arrays differ in length")
-    return Bundle(path, config, meta, history, steps, images, z.astype(np.float32))
+    z = z.astype(np.float32)
+    for array in (*history.values(), steps, images, z):  # cached and shared by every dashboard session
+        array.setflags(write=False)
+    return Bundle(path, config, meta, history, steps, images, z)
 
 
 def find_bundles(root: str | os.PathLike) -> list[Path]:

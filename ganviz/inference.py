@@ -58,9 +58,13 @@ def conv_transpose_same(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.nd
 
 
 class NumpyGenerator:
-    """Callable like a Keras generator in inference mode: z (N, z_dim) -> images (N, 28, 28, 1)."""
+    """Callable like a Keras generator in inference mode: z (N, z_dim) -> images (N, 28, 28, 1).
+
+    The dashboard shares one per bundle among all sessions, so its weights are read-only."""
 
     def __init__(self, config: GANConfig, variant: str, weights: dict[str, np.ndarray]):
+        for array in weights.values():
+            array.setflags(write=False)
         self.config, self.variant, self.w = config, variant, weights
         self.input_shape = (None, config.z_dim)
 

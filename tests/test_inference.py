@@ -56,3 +56,17 @@ def test_constant_response_is_flat_for_upsampling_and_periodic_for_transpose():
     w = {k: rng.normal(0, 0.02, shape).astype(np.float32) for k, shape in weight_shapes(c, "upsample").items()}
     up = NumpyGenerator(c, "upsample", w).constant_response(0, size=9)
     assert np.ptp(up[4:-4, 4:-4]) < 1e-5  # flat away from the zero padding
+
+
+def test_shared_generators_and_bundles_cannot_be_mutated(bundles):
+    """The dashboard caches one of each per bundle for every session: writing to them fails loudly."""
+    bundle = load_bundle(bundles[0])
+    generator = NumpyGenerator.from_bundle(bundle)
+    before = generator(latent_batch(0, 2, 100))
+    with pytest.raises(ValueError, match="read-only"):
+        generator.w["generator_dense/kernel"][0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        bundle.history["g_loss"][0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        bundle.timeline[0][0, 0, 0] = 0
+    np.testing.assert_array_equal(generator(latent_batch(0, 2, 100)), before)
