@@ -137,7 +137,7 @@ class TrainingJob:
     error: str = ""
     saved: list[Path] = field(default_factory=list)
     last_seen: float = field(default_factory=time.time)
-    _niced: bool = False
+    _niced: bool = field(default=False, init=False, repr=False)
 
     def start(self, images: np.ndarray, fingerprint: str, state: dict[str, np.ndarray] | None = None) -> "TrainingJob":
         """Train in the background, from scratch or from a checkpoint's `state`."""
@@ -213,18 +213,20 @@ def job_of(session: str) -> TrainingJob | None:
     return _jobs.get(session)
 
 
-def set_job(session: str, job: TrainingJob) -> TrainingJob:
+def set_job(session: str, job: TrainingJob) -> None:
+    """Make `job` the session's job; forget finished jobs nobody has looked at for a while
+    (their models are freed; what they trained is on disk)."""
+    for key, old in list(_jobs.items()):
+        if old.done and time.time() - old.last_seen > ORPHAN_AFTER_S:
+            del _jobs[key]
     _jobs[session] = job
-    return job
 
 
-def resumable_runs(root: Path, busy: Path | None = None) -> list[tuple[Path, int, int]]:
+def resumable_runs(root: Path) -> list[tuple[Path, int, int]]:
     """(folder, step, steps) of every run under root whose checkpoint stopped short of its
-    steps, except `busy` (the one training now): runs stopped, or cut off by a crash."""
+    steps: runs stopped, or cut off by a crash."""
     found = []
     for path in sorted(root.rglob(CHECKPOINT)) if root.is_dir() else []:
-        if path.parent == busy:
-            continue
         try:
             step, steps = checkpoint_progress(path.parent)
         except BundleError:
