@@ -190,14 +190,16 @@ class TrainingJob:
             time.sleep(0.5)
 
     def _run(self, fingerprint: str) -> None:
+        failed = False
         try:
             self.trainer.run()
         except Exception as exc:  # divergence or anything else: say it on the page, keep what was trained
-            self.error = str(exc)
+            self.error, failed = str(exc), True
         finally:
             _slots.release()
         if self.trainer.step > 0:
-            save_checkpoint(self.trainer, self.out_dir)
+            if not failed:  # after a divergence the last periodic checkpoint is the last good state
+                save_checkpoint(self.trainer, self.out_dir)
             self.saved = save_bundles(self.trainer, self.out_dir, fingerprint)
 
     @property

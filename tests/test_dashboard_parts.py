@@ -231,3 +231,29 @@ def test_a_reloaded_page_finds_its_session_and_its_training():
     set_job(key, new)
     assert job_of(key) is new and job_of(session_key(None)) is None
     assert job_of(old) is None  # forgotten: its models are freed, its runs stay on disk
+
+
+def test_a_diverged_dashboard_run_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from ganviz import dashboard, data
+    from ganviz.bundle import checkpoint_progress, load_checkpoint
+    monkeypatch.setattr(dashboard, "CHECKPOINT_EVERY", 2)
+    on_step = dashboard.TrainingJob._on_step
+
+    def blow_up_after_step_3(self, trainer):  # as if the 4th update had made the weights NaN
+        on_step(self, trainer)
+        if trainer.step == 3:
+            w = trainer.gans["transpose"].generator.weights[0]
+            w.assign(tf.fill(w.shape, float("nan")))
+    monkeypatch.setattr(dashboard.TrainingJob, "_on_step", blow_up_after_step_3)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=400, batch_size=8)
+    ds = data.load(cfg.dataset)
+    job = dashboard.TrainingJob(cfg, ("transpose",), tmp_path / "run").start(ds.images, ds.fingerprint)
+    _wait(job, lambda: job.done)
+    assert "diverged" in job.error and "learning rates" in job.error
+    step, _ = checkpoint_progress(tmp_path / "run")
+    assert step == 2  # the last periodic checkpoint, from before the NaN
+    _, _, arrays = load_checkpoint(tmp_path / "run")
+    assert all(np.isfinite(a).all() for k, a in arrays.items() if "/var/" in k)
+    assert load_bundle(job.saved[0]).meta["status"].startswith("diverged")
