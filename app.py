@@ -33,6 +33,7 @@ ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
+LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 keep_keras_state_across_reruns()  # trainings run in background threads of this server
@@ -203,7 +204,7 @@ def training_heartbeat() -> None:
                f"Training finished: {t.status}")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def training_progress() -> None:
     job = job_of(sid)
     if job is None:
@@ -223,7 +224,8 @@ def training_progress() -> None:
     for col, v in zip(cols, t.variants):
         col.image(grid(t.timeline[v][-1], cols=COLS, scale=3), caption=f"{v}: probe z at step {t.recorded_steps[-1]}")
     if t.step:
-        st.plotly_chart(loss_figure({v: t.history[v] for v in t.variants}, 0.6), width="stretch", key="live")
+        st.plotly_chart(loss_figure({v: t.history[v] for v in t.variants}, 0.6, max_points=LIVE_POINTS),
+                        width="stretch", key="live")
     if job.done:
         if job.error:
             st.error(job.error)

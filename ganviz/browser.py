@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -26,12 +27,16 @@ def free_port() -> int:
 
 @contextmanager
 def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float = 90):
-    """Start the dashboard; yield (url, process); stop it afterwards."""
+    """Start the dashboard; yield (url, process); stop it afterwards.
+
+    The server's output goes to a temporary file: a pipe nobody reads fills up (TensorFlow
+    logs a lot once a training starts) and then blocks every thread that writes to it."""
     port = free_port()
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=app_dir, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=app_dir, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + timeout
@@ -41,7 +46,8 @@ def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float =
                     break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"dashboard did not start: {proc.stdout.read().decode()[-2000:]}")
+                    log.seek(0)
+                    raise RuntimeError(f"dashboard did not start: {log.read().decode(errors='replace')[-2000:]}")
                 time.sleep(0.2)
         yield url, proc
     finally:
@@ -50,6 +56,7 @@ def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float =
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def peak_rss_mb(pid: int) -> float:

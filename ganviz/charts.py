@@ -30,16 +30,23 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
 
 
 def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 0.0,
-                marker_step: int | None = None) -> go.Figure:
-    """Both variants' curves, one panel per quantity, shared axes so variants compare directly."""
+                marker_step: int | None = None, max_points: int | None = None) -> go.Figure:
+    """Both variants' curves, one panel per quantity, shared axes so variants compare directly.
+
+    `max_points` keeps every k-th step of the smoothed curves (and the last): a live chart
+    redrawn every few seconds stays the same small message however long the run."""
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[title for title, _ in PANELS])
     for row, (_, metrics) in enumerate(PANELS, start=1):
         for variant, history in histories.items():
             for metric, dash in metrics:
                 y = smooth(history[metric], smoothing)
+                x = np.arange(1, len(y) + 1)
+                if max_points and len(y) > max_points:
+                    keep = np.unique(np.r_[np.arange(0, len(y), -(-len(y) // max_points)), len(y) - 1])
+                    x, y = x[keep], y[keep]
                 fig.add_trace(go.Scatter(
-                    x=np.arange(1, len(y) + 1), y=y, mode="lines", line={"color": COLORS.get(variant), "dash": dash},
+                    x=x, y=y, mode="lines", line={"color": COLORS.get(variant), "dash": dash},
                     name=f"{variant}: {metric}", legendgroup=variant,
                     hovertemplate=f"{variant} {metric}<br>step %{{x}}<br>%{{y:.4f}}<extra></extra>"), row=row, col=1)
     if marker_step is not None:

@@ -63,7 +63,7 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
     refused, one keeps browsing; a reload re-attaches; a closed tab's training stops and keeps
     its checkpoint. Prints the response times quoted in docs/RELIABILITY.md."""
     runs = tmp_path / "runs"
-    env = {"GANVIZ_RUNS": str(runs), "GANVIZ_MAX_TRAININGS": "2", "GANVIZ_ORPHAN_AFTER_S": "5",
+    env = {"GANVIZ_RUNS": str(runs), "GANVIZ_MAX_TRAININGS": "2", "GANVIZ_ORPHAN_AFTER_S": "15",
            "GANVIZ_CHECKPOINT_EVERY": "10"}
     with dashboard(ROOT, env) as (url, proc), chromium_browser() as browser:
         a, b, c, d = pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -125,4 +125,4 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
         assert all(p.locator("[data-testid='stException']").count() == 0 for p in (a, c, d))
         print(f"\nsessions held: 4; 'New samples' answered in {', '.join(f'{s:.2f}' for s in idle)} s idle, "
               f"{', '.join(f'{s:.2f}' for s in busy)} s while 2 trainings ran; closed tab's training stopped and saved {stopped_after:.1f} s after close "
-              f"(orphan limit 5 s); server peak RSS {peak_rss_mb(proc.pid):.0f} MB")
+              f"(orphan limit 15 s); server peak RSS {peak_rss_mb(proc.pid):.0f} MB")
