@@ -104,6 +104,9 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
         a.get_by_role("radio", name="Train now", exact=True).click()
         stop = a.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop")  # not Streamlit's own
         stop.wait_for(timeout=60_000)
+        deadline = time.time() + 120
+        while _step(a) <= step0 and time.time() < deadline:  # the page refreshes every 2 s
+            time.sleep(1)
         assert _step(a) > step0  # not restarted: further along than before the reload
 
         # A stops: its run is saved under its own key, and D's link to it finds nothing
