@@ -9,6 +9,15 @@ from ganviz.browser import IMAGES, chromium_browser, chromium_page, dashboard, p
 ROOT = Path(__file__).parents[1]
 
 
+def _train(page, steps: int, dataset: str = "doodles:camel:200") -> None:
+    """Fill in "Train now" (batch 8) and press Train."""
+    page.get_by_role("radio", name="Train now", exact=True).click()
+    page.get_by_label("Data set", exact=True).fill(dataset)
+    page.get_by_label("Steps", exact=True).fill(str(steps))
+    page.get_by_label("Batch size", exact=True).fill("8")
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
 def test_dashboard_in_a_real_browser(tmp_path):
     with dashboard(ROOT, {"GANVIZ_RUNS": str(tmp_path / "runs")}) as (url, _), chromium_page() as page:
         page.goto(url)
@@ -27,24 +36,12 @@ def test_dashboard_in_a_real_browser(tmp_path):
         page.wait_for_selector("text=Replay: probe batch at step", timeout=60_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
 
-        page.get_by_role("radio", name="Train now", exact=True).click()
-        page.get_by_label("Data set", exact=True).fill("doodles:camel:40")
-        page.get_by_label("Steps", exact=True).fill("3")
-        page.get_by_label("Batch size", exact=True).fill("8")
-        page.get_by_role("button", name="Train", exact=True).click()
+        _train(page, 3, "doodles:camel:40")
         page.wait_for_selector("text=Saved 2 bundle(s)", timeout=180_000)
         assert page.locator(IMAGES).count() >= 2  # the live probe samples
         assert page.locator("[data-testid='stException']").count() == 0
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         assert (tmp_path / "dashboard.png").stat().st_size > 10_000
-
-
-def _train(page, steps: int) -> None:
-    page.get_by_role("radio", name="Train now", exact=True).click()
-    page.get_by_label("Data set", exact=True).fill("doodles:camel:200")
-    page.get_by_label("Steps", exact=True).fill(str(steps))
-    page.get_by_label("Batch size", exact=True).fill("8")
-    page.get_by_role("button", name="Train", exact=True).click()
 
 
 def _step(page) -> int:

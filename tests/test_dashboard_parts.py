@@ -166,9 +166,7 @@ def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, mo
     assert (job.saved and load_bundle(job.saved[0]).meta["status"] == "stopped") or job.trainer.step == 0
     # the slot is free again
     second = dashboard.TrainingJob(cfg.replace(steps=2), ("transpose",), tmp_path / "c").start(images, "fp")
-    while not second.done:
-        second.touch()
-        _time.sleep(0.2)
+    _wait(second, lambda: second.done)
     assert second.trainer.status == "finished" and len(second.saved) == 1
 
 
