@@ -16,7 +16,7 @@ from ganviz.analysis import slerp
 from ganviz.bundle import Bundle, load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.compare import Comparison, compare, generate
-from ganviz.config import VARIANT_LABELS, VARIANTS, GANConfig
+from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig
 from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, job_of,
                               keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key, set_job)
 from ganviz.data import to_uint8
@@ -34,6 +34,9 @@ PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
+PRECISION_HELP = ("float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, "
+                  "batch-norm statistics and optimiser in float32: much faster on CPUs with bfloat16 units (AMX) "
+                  "and on recent GPUs, slower elsewhere. docs/PERFORMANCE.md has the measurements.")
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 keep_keras_state_across_reruns()  # trainings run in background threads of this server
@@ -271,6 +274,7 @@ def show_train_now() -> None:
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
         variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
+        precision = st.radio("Precision", PRECISIONS, horizontal=True, help=PRECISION_HELP)
         uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,
                                    type=["npy", "npz", "png", "jpg", "jpeg", "zip"], accept_multiple_files=True)
         polarity = st.radio("Dark strokes on light paper", ["detect", "invert", "keep as is"], horizontal=True,
@@ -288,7 +292,7 @@ def show_train_now() -> None:
                                                                      text=f"downloading {done / 2**20:.1f} MB"))
             bar.empty()
             cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
-                            d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0])
+                            d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0], precision=precision)
             name = Path(spec).name if uploads else spec.replace(":", "-").replace("/", "_")[-40:]
             out = session_runs / f"{name}-s{seed}-{len(list(session_runs.glob('*')))}"
             set_job(sid, TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint))

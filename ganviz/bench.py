@@ -110,9 +110,9 @@ def _throughput(step, config: GANConfig, x: np.ndarray, warmup: int, steps: int)
     return steps * config.batch_size / (time.perf_counter() - t0)
 
 
-def matmul_peak(n: int, repeats: int) -> float:
-    """Best float32 GFLOP/s of an n x n matrix product in TensorFlow on this machine."""
-    a = tf.random.normal((n, n))
+def matmul_peak(n: int, repeats: int, dtype: tf.DType = tf.float32) -> float:
+    """Best GFLOP/s of an n x n matrix product in TensorFlow on this machine."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
     mm = tf.function(lambda a: tf.matmul(a, a))
     mm(a).numpy()
     best = 0.0
@@ -123,33 +123,45 @@ def matmul_peak(n: int, repeats: int) -> float:
     return best
 
 
+# (name, loop, changes to the book's config, ganviz's fused layers): what the table compares.
+# "book" is the reference; every other setup is reported as a speed-up over it.
+SETUPS = (
+    ("book", "book", {}, False),
+    ("ganviz_literal_layers", "ganviz", {}, False),
+    ("ganviz", "ganviz", {}, True),
+    ("ganviz_fused_step", "ganviz", {"fused_step": True}, True),
+    ("book_bf16", "book", {"precision": "mixed_bfloat16"}, False),
+    ("ganviz_bf16", "ganviz", {"precision": "mixed_bfloat16"}, True),
+)
+
+
 def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int) -> list[dict]:
     rows = []
     for variant in VARIANTS:
         cfg = config.replace(variant=variant)
-        book = _throughput(BookLoop(cfg, variant).step, cfg, x, warmup, steps)
-        row = {"variant": variant, "book_images_per_s": book}
-        for name, gan_cfg, fused_layer in (("ganviz_literal_layers", cfg, False), ("ganviz", cfg, True),
-                                           ("ganviz_fused_step", cfg.replace(fused_step=True), True)):
-            gan = GAN(gan_cfg, variant, fused_upsample=fused_layer)
-            row[f"{name}_images_per_s"] = _throughput(gan.train_step, gan_cfg, x, warmup, steps)
-            row[f"{name}_speedup"] = row[f"{name}_images_per_s"] / book
+        row = {"variant": variant}
+        for name, loop, changes, fused_layer in SETUPS:
+            setup = cfg.replace(**changes)
+            step = BookLoop(setup, variant).step if loop == "book" else GAN(setup, variant, fused_upsample=fused_layer).train_step
+            row[f"{name}_images_per_s"] = _throughput(step, setup, x, warmup, steps)
+            row[f"{name}_speedup"] = row[f"{name}_images_per_s"] / row["book_images_per_s"]
         row["model_gflop_per_step"] = step_flops(cfg, variant) / 1e9
         row["executed_gflop_per_step"] = step_flops(cfg, variant, fused=True) / 1e9
-        row["ganviz_gflop_per_s"] = row["executed_gflop_per_step"] * row["ganviz_images_per_s"] / cfg.batch_size
+        for name in ("ganviz", "ganviz_bf16"):
+            row[f"{name}_gflop_per_s"] = row["executed_gflop_per_step"] * row[f"{name}_images_per_s"] / cfg.batch_size
         rows.append(row)
     return rows
 
 
 OP_KINDS = (("convolution", ("Conv2D",)), ("batch norm", ("_bn_", "BatchNorm")), ("dropout", ("dropout",)),
-            ("optimiser", ("rm_sprop", "adam")), ("relu", ("Relu", "re_lu")))
+            ("optimiser", ("rm_sprop", "adam")), ("relu", ("Relu", "re_lu")), ("cast", ("Cast",)))
 
 
 def _op_kind(name: str) -> str:
     return next((kind for kind, marks in OP_KINDS if any(m in name for m in marks)), "other")
 
 
-def op_profile(config: GANConfig, x: np.ndarray, variant: str, steps: int) -> dict[str, float]:
+def op_profile(config: GANConfig, x: np.ndarray, steps: int) -> dict[str, float]:
     """Where a training step's time goes: milliseconds of TensorFlow worker-thread time per step,
     by kind of op, from TensorFlow's own profiler (summed over threads, so above the wall time)."""
     import tempfile
@@ -157,7 +169,7 @@ def op_profile(config: GANConfig, x: np.ndarray, variant: str, steps: int) -> di
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    gan = GAN(config.replace(variant=variant), variant)
+    gan = GAN(config, config.variant)
     stream = batch_stream(config, len(x))
 
     def step() -> dict:
@@ -257,14 +269,17 @@ def run(quick: bool = False, browser: bool = True) -> dict:
                     "tensorflow": tf.__version__, "keras": keras.__version__, "numba": numba.__version__},
         "quick": quick,
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
-        "op_profile_ms_per_step": {v: op_profile(config, x, v, 1 if quick else 10) for v in VARIANTS},
+        "op_profile_ms_per_step": {f"{v}, {p}": op_profile(config.replace(variant=v, precision=p), x, 1 if quick else 10)
+                                   for p in ("float32", "mixed_bfloat16") for v in VARIANTS},
         "matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10),
+        "bf16_matmul_peak_gflop_per_s": matmul_peak(256 if quick else 2048, 2 if quick else 10, tf.bfloat16),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
                                       for v in VARIANTS},
     }
     for row in result["training"]:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
+        row["bf16_fraction_of_bf16_matmul_peak"] = row["ganviz_bf16_gflop_per_s"] / result["bf16_matmul_peak_gflop_per_s"]
     if browser:
         from ganviz.browser import cold_start
         result["cold_start"] = cold_start(ROOT)
@@ -272,14 +287,18 @@ def run(quick: bool = False, browser: bool = True) -> dict:
 
 
 def table(result: dict) -> str:
+    rows = result["training"]
     lines = [f"machine: {result['machine']}", "",
-             "training (images/s)   book   ganviz(literal)  ganviz   ganviz+fused step   speed-up   GFLOP/s* of peak"]
-    for r in result["training"]:
-        lines.append(f"  {r['variant']:<18} {r['book_images_per_s']:6.0f}   {r['ganviz_literal_layers_images_per_s']:8.0f}"
-                     f"        {r['ganviz_images_per_s']:6.0f}   {r['ganviz_fused_step_images_per_s']:8.0f}"
-                     f"            {r['ganviz_speedup']:5.2f}x    {r['ganviz_gflop_per_s']:6.0f}   "
-                     f"{r['fraction_of_matmul_peak']:5.0%}")
-    lines.append(f"  float32 matmul peak: {result['matmul_peak_gflop_per_s']:.0f} GFLOP/s   "
+             "training, images/s (speed-up over the book's loop)  " + "".join(f"{r['variant']:>20}" for r in rows)]
+    for name, *_ in SETUPS:
+        label = name.replace("_bf16", ", mixed bfloat16").replace("_", " ").replace("book", "book's loop")
+        lines.append(f"  {label:<48}" + "".join(f"{r[f'{name}_images_per_s']:11.0f} ({r[f'{name}_speedup']:4.2f}x)"
+                                               for r in rows))
+    lines.append("  ganviz GFLOP/s* (of the matmul peak): " + ", ".join(
+        f"{r['variant']} {r['ganviz_gflop_per_s']:.0f} ({r['fraction_of_matmul_peak']:.0%}) in float32, "
+        f"{r['ganviz_bf16_gflop_per_s']:.0f} ({r['bf16_fraction_of_bf16_matmul_peak']:.0%}) in bfloat16" for r in rows))
+    lines.append(f"  matmul peak: float32 {result['matmul_peak_gflop_per_s']:.0f} GFLOP/s, bfloat16 "
+                 f"{result['bf16_matmul_peak_gflop_per_s']:.0f} GFLOP/s   "
                  "(* FLOPs ganviz executes: the fused upsampling layer does 36 of the literal 100 taps)")
     nn = result["nearest_neighbour"]
     lines += ["", f"nearest image by L1 over {nn['n_references']:,} references (index built once in "
@@ -294,7 +313,7 @@ def table(result: dict) -> str:
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
         total = sum(kinds.values())
-        lines.append(f"  {v:<10} " + ", ".join(f"{k} {t:.0f} ({t / total:.0%})" for k, t in kinds.items()))
+        lines.append(f"  {v:<26} " + ", ".join(f"{k} {t:.0f} ({t / total:.0%})" for k, t in kinds.items()))
     lines += ["", "where a generator's forward FLOPs go (MFLOP per image, literal layers)"]
     for v, layers in result["generator_mflop_per_image"].items():
         lines.append(f"  {v:<10} " + ", ".join(f"{k.replace('generator_', '')} {f:.1f}" for k, f in layers.items()))

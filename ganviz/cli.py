@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz.config import STRATEGIES, VARIANTS, GANConfig
+from ganviz.config import PRECISIONS, STRATEGIES, VARIANTS, GANConfig
 from ganviz.data import SPECS
 from ganviz.errors import UserError
 
@@ -132,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         variants = VARIANTS if args.variant == "both" else (args.variant,)
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
                            d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
-                           fused_step=args.fused)
+                           fused_step=args.fused, precision=args.precision)
         paths = train_run(config, variants, Path(args.out), invert=invert, checkpoint_every=args.checkpoint_every,
                           strategy=strategy)
     for path in paths:
@@ -246,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--g-lr", type=_unit(zero_ok=False), default=d.g_lr)
     t.add_argument("--dropout", type=_unit(zero_ok=True), default=d.d_dropout, help="discriminator dropout rate")
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
+    t.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="mixed_bfloat16: compute in bfloat16, keep weights float32 (fast on AMX CPUs and recent GPUs)")
     t.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute: one device, all local GPUs, or the workers in TF_CONFIG (docs/SCALING.md)")
     t.add_argument("--cpu-devices", type=_positive, default=1, metavar="N",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 VARIANTS = ("upsample", "transpose")
+PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/distribute.py)
 # what the training loop records per step, per variant
 METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
@@ -53,10 +54,16 @@ class GANConfig:
     # True: one generator forward pass serves both the D-fake and the G update (faster;
     # see docs/PERFORMANCE.md for what it changes).
     fused_step: bool = False
+    # "float32": the book. "mixed_bfloat16": layers compute in bfloat16, weights, batch-norm
+    # statistics, losses and the optimiser stay float32 (fast where the hardware has bfloat16
+    # matrix units: AMX CPUs, recent GPUs; see docs/PERFORMANCE.md for what it changes).
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be positive integers")
         if not (0 < self.d_lr < 1 and 0 < self.g_lr < 1):

@@ -34,6 +34,23 @@ def test_bundle_round_trip(trained):
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporaries left
 
 
+def test_mixed_bfloat16_bundle_round_trip(tmp_path):
+    """A bfloat16 run's bundle records its precision, reloads into bfloat16 models, and the
+    float32 NumPy viewer draws the same images to bfloat16 precision."""
+    from ganviz.config import GANConfig
+    from ganviz.doodles import make_doodles
+    from ganviz.inference import NumpyGenerator
+    images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
+    config = GANConfig(steps=2, batch_size=8, probe_size=4, precision="mixed_bfloat16")
+    save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path, "abc")
+    b = load_bundle(tmp_path / "transpose")
+    assert b.config.precision == "mixed_bfloat16"
+    assert np.array_equal(b.gan().sample(b.probe_z), b.timeline[-1])
+    viewer = NumpyGenerator.from_bundle(b)(b.probe_z)
+    keras_out = b.generator()(b.probe_z, training=False).numpy()
+    assert np.abs(viewer - keras_out).max() < 0.05 and not np.array_equal(viewer, keras_out)
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda p: (p / "history.npz").unlink(), "missing history.npz"),
     (lambda p: (p / "config.json").write_text("{not json"), "config.json: invalid"),
@@ -70,6 +87,7 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--steps", "0", "--out", "x"], "--steps: 0 must be at least 1"),
     (["train", "--variant", "bilinear", "--out", "x"], "invalid choice"),
+    (["train", "--precision", "float16", "--out", "x"], "invalid choice"),
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
     (["frobnicate"], "invalid choice"),

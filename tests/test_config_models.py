@@ -107,3 +107,21 @@ def test_phase_taps_cover_every_kernel_tap_once():
     assert (lo, hi) == (-1, 1) and taps.shape == (2, 3, 5)
     assert np.array_equal(taps.sum(axis=1), np.ones((2, 5)))  # each tap reads exactly one input offset
     assert taps[0].sum(axis=1).tolist() == [2, 2, 1] and taps[1].sum(axis=1).tolist() == [1, 2, 2]
+
+
+@pytest.mark.parametrize("variant", ["upsample", "transpose"])
+def test_mixed_bfloat16_models_compute_the_float32_function_to_bfloat16_precision(variant):
+    """Same variables (float32, loadable both ways), bfloat16 inside, float32 images and probabilities."""
+    c = GANConfig()
+    mixed = c.replace(precision="mixed_bfloat16")
+    for build, inputs in ((lambda cfg: build_generator(cfg, variant), tf.random.normal((16, c.z_dim), seed=3)),
+                          (build_discriminator, tf.random.uniform((16, 28, 28, 1), -1, 1, seed=4))):
+        full, half = build(c), build(mixed)
+        assert [w.shape for w in full.weights] == [w.shape for w in half.weights]
+        assert {w.dtype for w in half.weights} == {"float32"}
+        assert any(l.compute_dtype == "bfloat16" for l in half.layers)
+        half.set_weights(full.get_weights())
+        a, b = full(inputs, training=False).numpy(), half(inputs, training=False).numpy()
+        assert b.dtype == np.float32
+        # bfloat16 keeps 8 significant bits: errors of ~1% of the output's scale, not 100%
+        assert np.abs(a - b).max() <= 0.03 * np.abs(a).max() and not np.array_equal(a, b)

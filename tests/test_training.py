@@ -128,3 +128,20 @@ def test_the_books_typo_learning_rate_is_caught_or_trains(tiny_images):
     except Diverged:
         assert "diverged" in t.status
     assert all(np.isfinite(w.numpy()).all() for w in t.gans["transpose"].generator.weights)
+
+
+def test_mixed_bfloat16_step_tracks_the_float32_step(tiny_config, tiny_images):
+    """A first step from the same weights agrees to bfloat16 precision; weights and optimiser
+    stay float32. (Later steps drift apart as any round-off does: RMSprop's first updates are
+    close to sign(gradient). Whether whole runs differ is docs/PERFORMANCE.md's recipe study.)"""
+    real, z_d, z_g = _batch(tiny_config, tiny_images)
+    first = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        gan = GAN(tiny_config.replace(precision=precision), "transpose")
+        first[precision] = gan.train_step(real, z_d, z_g)
+        assert {v.dtype for v in gan.state_variables if v.dtype.startswith("float")} == {"float32"}
+        assert all(float(gan.train_step(real, z_d, z_g)["nonfinite"]) == 0.0 for _ in range(3))
+    for metric in ("d_loss_real", "d_loss_fake", "g_loss"):
+        full, half = float(first["float32"][metric]), float(first["mixed_bfloat16"][metric])
+        assert abs(full - half) <= 0.01 * full
+    assert float(first["float32"]["g_loss"]) != float(first["mixed_bfloat16"]["g_loss"])  # it did compute in bfloat16
