@@ -32,7 +32,8 @@ def build_discriminator(config: GANConfig) -> keras.Model:
         # would drop 40.6% of activations instead of 40% and shrink the mean by 1.2%
         x = layers.Dropout(config.d_dropout, dtype="float32")(x)
     x = layers.Flatten(dtype=p)(x)
-    # float32 whatever the precision: a bfloat16 sigmoid rounds 0.999 to 1 and the loss to inf
+    # float32 whatever the precision: bfloat16 has no value between 0.996 and 1, too coarse for
+    # probabilities under a log loss (TensorFlow's mixed-precision guide keeps outputs float32 too)
     out = layers.Dense(1, activation="sigmoid", kernel_initializer=_init(config),
                        name="discriminator_output", dtype="float32")(x)
     return keras.Model(inputs, out, name="discriminator")
