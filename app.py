@@ -16,7 +16,7 @@ from ganviz.analysis import slerp
 from ganviz.bundle import Bundle, load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure
 from ganviz.compare import Comparison, compare, generate
-from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig
+from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
 from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, job_of,
                               keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key, set_job)
 from ganviz.data import to_uint8
@@ -35,8 +35,9 @@ RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
 PRECISION_HELP = ("float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, "
-                  "batch-norm statistics and optimiser in float32: much faster on CPUs with bfloat16 units (AMX) "
-                  "and on recent GPUs, slower elsewhere. docs/PERFORMANCE.md has the measurements.")
+                  "batch-norm statistics, dropout masks, losses and optimiser in float32: about 2.5x faster on "
+                  "CPUs with AMX (picked first there), slower on CPUs without bfloat16 units. Its training "
+                  "curves matched float32's over 3 seeds (docs/PERFORMANCE.md).")
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 keep_keras_state_across_reruns()  # trainings run in background threads of this server
@@ -274,7 +275,8 @@ def show_train_now() -> None:
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
         variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
-        precision = st.radio("Precision", PRECISIONS, horizontal=True, help=PRECISION_HELP)
+        precision = st.radio("Precision", PRECISIONS, PRECISIONS.index(fast_precision()), horizontal=True,
+                             help=PRECISION_HELP)
         uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,
                                    type=["npy", "npz", "png", "jpg", "jpeg", "zip"], accept_multiple_files=True)
         polarity = st.radio("Dark strokes on light paper", ["detect", "invert", "keep as is"], horizontal=True,

@@ -248,7 +248,7 @@ def bench_neighbours(images: np.ndarray, spec: str, n_queries: int) -> dict:
     t0 = time.perf_counter()
     nearest_l1(_queries("noisy real", images, spec, n_queries, rng), big_index)
     result["scale"] = {"n_references": n_big, "index_build_s": build, "search_s": time.perf_counter() - t0,
-                       "index_mb": big_index.rows.nbytes / 2**20}
+                       "index_mb": (big_index.rows.nbytes + big_index.tiles.nbytes) / 2**20}
     return result
 
 

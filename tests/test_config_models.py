@@ -1,12 +1,11 @@
 import json
 
-import pytest
-
-from ganviz.config import GANConfig
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-import keras
+from ganviz.config import GANConfig, fast_precision
 from ganviz.models import FusedBatchNormalization, build_discriminator, build_generator, phase_taps
 
 
@@ -125,3 +124,12 @@ def test_mixed_bfloat16_models_compute_the_float32_function_to_bfloat16_precisio
         assert b.dtype == np.float32
         # bfloat16 keeps 8 significant bits: errors of ~1% of the output's scale, not 100%
         assert np.abs(a - b).max() <= 0.03 * np.abs(a).max() and not np.array_equal(a, b)
+
+
+def test_fast_precision_follows_the_cpus_bfloat16_units(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16\n")
+    assert fast_precision(str(cpuinfo)) == "mixed_bfloat16"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
+    assert fast_precision(str(cpuinfo)) == "float32"
+    assert fast_precision(str(tmp_path / "missing")) == "float32"
