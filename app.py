@@ -35,7 +35,7 @@ RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
 PRECISION_HELP = ("float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, "
-                  "batch-norm statistics, dropout masks, losses and optimiser in float32: about 2.5x faster on "
+                  "batch-norm statistics, dropout masks, losses and optimiser in float32: 2.4-3x faster on "
                   "CPUs with AMX (picked first there), slower on CPUs without bfloat16 units. Its training "
                   "curves matched float32's over 3 seeds (docs/PERFORMANCE.md).")
 

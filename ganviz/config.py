@@ -101,7 +101,7 @@ class GANConfig:
 
 def fast_precision(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The precision the dashboard offers first: mixed_bfloat16 where the CPU multiplies bfloat16
-    matrices in hardware (Intel AMX; training ~2.5x faster here, docs/PERFORMANCE.md), else the
+    matrices in hardware (Intel AMX; training 2.4-3x faster here, docs/PERFORMANCE.md), else the
     book's float32 (without such units bfloat16 is emulated, and slower). Reads the CPU's flags,
     not TensorFlow, so the page stays light."""
     try:
