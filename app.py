@@ -215,8 +215,8 @@ def training_progress() -> None:
         return
     job.touch()
     t = job.trainer
-    st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s · "
-                f"ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")
+    st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s "
+                f"({t.config.precision}) · ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")
     c1, c2 = st.columns(2)
     if not job.done:
         if t.paused:
@@ -400,7 +400,8 @@ if run is not None:
             images, _, _ = training_set(config.dataset)
             comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
             return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
-                                [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}"],
+                                [f"data set {config.dataset}",
+                                 f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
                                 study=study_for(config.dataset))
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",
                            "text/html", on_click="ignore")
