@@ -2,9 +2,9 @@
 on one machine; CI runs `--quick` to prove it works and never asserts speed.
 
 1. training throughput per variant: the book's Keras loop (train_on_batch / predict, written
-   faithfully below) versus ganviz's compiled loop, same models and batch, after warm-up;
-   and a profile of ganviz's step by kind of op;
-2. efficiency: model GFLOP/s against a measured float32 matrix-multiply peak;
+   faithfully below) versus ganviz's compiled loop, same models and batch, after warm-up, in
+   float32 and in mixed bfloat16; and a profile of ganviz's step by kind of op;
+2. efficiency: GFLOP/s against measured float32 and bfloat16 matrix-multiply peaks;
 3. nearest training image by L1: NumPy one query at a time versus `ganviz.nearest_l1`;
 4. dashboard cold start in headless Chromium, and the server's peak RSS.
 """
@@ -143,7 +143,10 @@ def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int) ->
         row = {"variant": variant}
         for name, loop, changes, fused_layer in SETUPS:
             setup = cfg.replace(**changes)
-            step = BookLoop(setup, variant).step if loop == "book" else GAN(setup, variant, fused_upsample=fused_layer).train_step
+            if loop == "book":
+                step = BookLoop(setup, variant).step
+            else:
+                step = GAN(setup, variant, fused_upsample=fused_layer).train_step
             row[f"{name}_images_per_s"] = _throughput(step, setup, x, warmup, steps)
             row[f"{name}_speedup"] = row[f"{name}_images_per_s"] / row["book_images_per_s"]
         row["model_gflop_per_step"] = step_flops(cfg, variant) / 1e9

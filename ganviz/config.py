@@ -54,9 +54,9 @@ class GANConfig:
     # True: one generator forward pass serves both the D-fake and the G update (faster;
     # see docs/PERFORMANCE.md for what it changes).
     fused_step: bool = False
-    # "float32": the book. "mixed_bfloat16": layers compute in bfloat16, weights, batch-norm
-    # statistics, losses and the optimiser stay float32 (fast where the hardware has bfloat16
-    # matrix units: AMX CPUs, recent GPUs; see docs/PERFORMANCE.md for what it changes).
+    # "float32": the book. "mixed_bfloat16": layers compute in bfloat16; weights, batch-norm
+    # statistics, dropout masks, losses and the optimiser stay float32 (fast where the hardware
+    # multiplies bfloat16 matrices, e.g. CPUs with AMX; docs/PERFORMANCE.md: what it changes).
     precision: str = "float32"
 
     def __post_init__(self) -> None:

@@ -5,6 +5,9 @@ parameter count (844,161 with the book's values). Only the way a feature map is 
 as large differs:
   upsample   UpSampling2D (nearest: repeat each pixel 2x2) then Conv2D(stride 1)
   transpose  Conv2DTranspose(stride 2): zeros between pixels, uneven kernel overlap
+
+`config.precision` is every layer's Keras dtype policy (mixed_bfloat16: bfloat16 compute,
+float32 weights), except the discriminator's dropout and both models' outputs, always float32.
 """
 from __future__ import annotations
 
