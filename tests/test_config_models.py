@@ -133,3 +133,12 @@ def test_fast_precision_follows_the_cpus_bfloat16_units(tmp_path):
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
     assert fast_precision(str(cpuinfo)) == "float32"
     assert fast_precision(str(tmp_path / "missing")) == "float32"
+
+
+def test_mixed_bfloat16_discriminator_keeps_the_books_dropout_rate():
+    """Dropout draws its masks in float32: in bfloat16 Keras' Dropout(0.4) drops 40.6%."""
+    d = build_discriminator(GANConfig(precision="mixed_bfloat16"))
+    drops = [l for l in d.layers if isinstance(l, keras.layers.Dropout)]
+    assert len(drops) == 4 and all(l.compute_dtype == "float32" for l in drops)
+    kept = drops[0](tf.ones((1000, 1000)), training=True).numpy() != 0
+    assert abs(1 - kept.mean() - 0.4) < 0.003
