@@ -96,16 +96,24 @@ class BookLoop:
         self.model.train_on_batch(z_g, valid)
 
 
+def _on_batches(step, config: GANConfig, x: np.ndarray):
+    """`step(real, z_d, z_g)` as a no-argument call that feeds it the training stream's next batch."""
+    stream = batch_stream(config, len(x))
+
+    def next_step():
+        idx, z_d, z_g = next(stream)
+        return step(x[idx], z_d, z_g)
+    return next_step
+
+
 def _throughput(step, config: GANConfig, x: np.ndarray, warmup: int, steps: int) -> float:
     """Images per second of `step(real, z_d, z_g)` after warm-up."""
-    stream = batch_stream(config, len(x))
+    step = _on_batches(step, config, x)
     for _ in range(warmup):
-        idx, z_d, z_g = next(stream)
-        step(x[idx], z_d, z_g)
+        step()
     t0 = time.perf_counter()
     for _ in range(steps):
-        idx, z_d, z_g = next(stream)
-        out = step(x[idx], z_d, z_g)
+        out = step()
     if isinstance(out, dict):
         float(out["g_loss"])  # wait for the last step's result
     return steps * config.batch_size / (time.perf_counter() - t0)
@@ -173,13 +181,7 @@ def op_profile(config: GANConfig, x: np.ndarray, steps: int) -> dict[str, float]
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    gan = GAN(config, config.variant)
-    stream = batch_stream(config, len(x))
-
-    def step() -> dict:
-        idx, z_d, z_g = next(stream)
-        return gan.train_step(x[idx], z_d, z_g)
-
+    step = _on_batches(GAN(config, config.variant).train_step, config, x)
     float(step()["g_loss"])  # compile outside the profile
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
