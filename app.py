@@ -298,7 +298,7 @@ def show_train_now() -> None:
                             d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0], precision=precision)
             name = Path(spec).name if uploads else spec.replace(":", "-").replace("/", "_")[-40:]
             out = session_runs / f"{name}-s{seed}-{len(list(session_runs.glob('*')))}"
-            set_job(sid, TrainingJob(cfg, tuple(variants), out).start(ds.images, ds.fingerprint))
+            set_job(sid, TrainingJob.start(cfg, tuple(variants), out, ds.images))
             st.session_state.job_announced = False
         except (ValueError, UserError) as exc:
             st.error(str(exc))

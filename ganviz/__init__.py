@@ -2,12 +2,8 @@
 
 Data flow: data -> models -> training -> bundle -> analysis -> dashboard / CLI / report.
 """
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the CLI
-
 __version__ = "0.1.0"
 
-from ganviz.neighbours import nearest_l1  # noqa: E402  (the one public search, importable without TensorFlow)
+from ganviz.neighbours import nearest_l1  # the one public search, importable without TensorFlow
 
 __all__ = ["nearest_l1", "__version__"]

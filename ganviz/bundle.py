@@ -2,9 +2,11 @@
 
   config.json                   GANConfig + variant, data set id and fingerprint, versions, timing
   generator.weights.h5          weights only, HDF5 arrays keyed layer/variable (no pickles, no code)
-  discriminator.weights.h5
+  discriminator.weights.h5      optional: needed only to continue training (slim bundles drop it)
   history.npz                   per-step metrics (float32 arrays, no pickles)
-  timeline.npz                  probe z and probe samples at log-spaced steps (uint8)
+  timeline.npz                  probe z and probe samples at log-spaced steps (uint8); since
+                                format 2 also the mean power spectrum of a 256-z measure batch
+                                at the same steps
 
 Written atomically (temporary folder, then rename); `load_bundle` validates every part.
 """
@@ -31,8 +33,9 @@ if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing
 
     from ganviz.training import GAN, Trainer
 
-FILES = ("config.json", "generator.weights.h5", "discriminator.weights.h5", "history.npz", "timeline.npz")
-FORMAT = 1
+FILES = ("config.json", "generator.weights.h5", "history.npz", "timeline.npz")  # every bundle has these
+DISCRIMINATOR = "discriminator.weights.h5"
+FORMAT = 2
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Bundle:
     timeline_steps: np.ndarray  # (T,)
     timeline: np.ndarray  # (T, probe, 28, 28) uint8
     probe_z: np.ndarray  # (probe, z_dim)
+    spectra: np.ndarray | None = None  # (T, 28, 28) measure-batch power spectra; None before format 2
 
     @property
     def variant(self) -> str:
@@ -65,7 +69,9 @@ class Bundle:
         from ganviz.training import GAN
         gan = GAN(self.config, self.variant)
         load_weights(gan.generator, self.path / "generator.weights.h5")
-        load_weights(gan.discriminator, self.path / "discriminator.weights.h5")
+        if not (self.path / DISCRIMINATOR).is_file():
+            raise BundleError(f"{self.path}: a slim bundle (no {DISCRIMINATOR}) can be viewed, not trained on")
+        load_weights(gan.discriminator, self.path / DISCRIMINATOR)
         return gan
 
 
@@ -86,7 +92,8 @@ def load_weights(model: keras.Model, path: Path) -> None:
 
 
 def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Arrays of a `save_weights` file, checked to be exactly the named float arrays of these shapes."""
+    """Arrays of a `save_weights` file, checked to be exactly the named float arrays of these
+    shapes, all finite (a diverged run's NaN weights would paint garbage without a word)."""
     try:
         with h5py.File(path, "r") as f:
             found: set[str] = set()
@@ -102,6 +109,9 @@ def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np
                     raise BundleError(f"{path}: {key} has shape {ds.shape} {ds.dtype}, the config's model "
                                       f"needs {tuple(shape)} float")
                 values[key] = ds[()].astype(np.float32)
+                if not np.isfinite(values[key]).all():
+                    raise BundleError(f"{path}: {key} holds NaN or infinite values; accepted: the weights of "
+                                      "a run that did not diverge")
             return values
     except BundleError:
         raise
@@ -116,13 +126,13 @@ def _versions() -> dict[str, str]:
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerprint: str) -> list[Path]:
+def save_bundles(trainer: Trainer, out_dir: str | os.PathLike) -> list[Path]:
     """Write one bundle per trained variant under out_dir, named after the variant."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for variant, gan in trainer.gans.items():
-        meta = {"format": FORMAT, "config": gan.config.to_dict(), "data_fingerprint": dataset_fingerprint,
+        meta = {"format": FORMAT, "config": gan.config.to_dict(), "data_fingerprint": trainer.fingerprint,
                 "n_train_images": int(len(trainer.images)), "steps_done": trainer.step,
                 "status": trainer.status, "wall_time_s": round(trainer.wall_time, 3),
                 "steps_per_s": round(trainer.steps_per_s, 4), "trained_together": list(trainer.variants),
@@ -133,11 +143,12 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike, dataset_fingerpri
         try:
             (tmp / "config.json").write_text(json.dumps(meta, indent=2))
             save_weights(gan.generator, tmp / "generator.weights.h5")
-            save_weights(gan.discriminator, tmp / "discriminator.weights.h5")
+            save_weights(gan.discriminator, tmp / DISCRIMINATOR)
             np.savez_compressed(tmp / "history.npz",
                                 **{m: np.asarray(trainer.history[variant][m], np.float32) for m in METRICS})
             np.savez_compressed(tmp / "timeline.npz", steps=np.asarray(trainer.recorded_steps, np.int64),
-                                images=np.stack(trainer.timeline[variant]), probe_z=trainer.probe)
+                                images=np.stack(trainer.timeline[variant]), probe_z=trainer.probe,
+                                spectra=np.stack(trainer.spectra[variant]))
             _replace_dir(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -164,6 +175,31 @@ def save_checkpoint(trainer: Trainer, out_dir: str | os.PathLike) -> Path:
     return out / CHECKPOINT
 
 
+RUN_FILE = "run.json"
+
+
+def save_run_file(out_dir: str | os.PathLike, config: GANConfig, variants: tuple[str, ...],
+                  fingerprint: str) -> None:
+    """What a run is (config, variants, data fingerprint), written atomically before anything
+    slow happens, so a run killed even before its first checkpoint restarts from step 0."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{RUN_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"config": config.to_dict(), "variants": list(variants),
+                               "data_fingerprint": fingerprint}, indent=2))
+    os.replace(tmp, out / RUN_FILE)
+
+
+def load_run_file(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...], str]:
+    """(config, variants, data fingerprint) of `save_run_file`."""
+    path = Path(out_dir) / RUN_FILE
+    try:
+        meta = json.loads(path.read_text())
+        return GANConfig.from_dict(meta["config"]), tuple(meta["variants"]), str(meta["data_fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: unreadable run file ({type(exc).__name__}: {exc})") from None
+
+
 def load_checkpoint(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...], dict[str, np.ndarray]]:
     """(config, variants, arrays) of a run's checkpoint; arrays go to `Trainer.load_state`."""
     path = Path(out_dir) / CHECKPOINT
@@ -176,6 +212,11 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, .
         return GANConfig.from_dict(meta["config"]), tuple(meta["variants"]), arrays
     except Exception as exc:  # a damaged file: say so, never guess
         raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def state_fingerprint(state: dict[str, np.ndarray]) -> str | None:
+    """The data fingerprint a checkpoint's run trained on (None in checkpoints that predate it)."""
+    return json.loads(str(state["meta"])).get("data_fingerprint")
 
 
 def checkpoint_progress(out_dir: str | os.PathLike) -> tuple[int, int]:
@@ -228,15 +269,18 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     history = _load_npz(path / "history.npz", METRICS)
     tl = _load_npz(path / "timeline.npz", ("steps", "images", "probe_z"))
     images, steps, z = tl["images"], tl["steps"], tl["probe_z"]
+    spectra = _load_npz(path / "timeline.npz", ("spectra",))["spectra"] if meta.get("format", 1) >= 2 else None
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[2:] != config.image_shape[:2] \
-            or len(images) != len(steps) or z.shape != (images.shape[1], config.z_dim):
+            or len(images) != len(steps) or z.shape != (images.shape[1], config.z_dim) \
+            or (spectra is not None and (spectra.shape != (len(steps), *config.image_shape[:2])
+                                         or spectra.dtype.kind != "f")):
         raise BundleError(f"{path}/timeline.npz: arrays have unexpected shapes or types")
     if len({len(v) for v in history.values()}) != 1:
         raise BundleError(f"{path}/history.npz: metric arrays differ in length")
     z = z.astype(np.float32)
-    for array in (*history.values(), steps, images, z):  # cached and shared by every dashboard session
-        array.setflags(write=False)
-    return Bundle(path, config, meta, history, steps, images, z)
+    for array in (*history.values(), steps, images, z, *([] if spectra is None else [spectra])):
+        array.setflags(write=False)  # cached and shared by every dashboard session
+    return Bundle(path, config, meta, history, steps, images, z, spectra)
 
 
 def find_bundles(root: str | os.PathLike) -> list[Path]:

@@ -5,17 +5,22 @@ Bad input exits with code 2 and one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from ganviz.config import PRECISIONS, STRATEGIES, VARIANTS, GANConfig
+from ganviz.config import CHECKPOINT_EVERY, CHECKPOINT_SECONDS, PRECISIONS, STRATEGIES, VARIANTS, GANConfig
 from ganviz.data import SPECS
-from ganviz.errors import UserError
+from ganviz.errors import Diverged, UserError
 
 PRETRAINED_RUNS = (  # (dataset spec, seed): what `pretrain` regenerates under pretrained/
-    ("doodles:camel", 0), ("fashion-mnist", 0), ("doodles:camel", 1), ("doodles:camel", 2),
+    *(("doodles:camel", seed) for seed in range(5)), *(("fashion-mnist", seed) for seed in range(3)),
 )
+
+
+INVERT = {"auto": None, "yes": True, "no": False}  # --invert: image files' polarity
 
 
 class UsageError(Exception):
@@ -81,61 +86,76 @@ def _print_download(done: int, total: int) -> None:
           end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
 
-def train_run(config: GANConfig, variants: tuple[str, ...], out: Path, quiet: bool = False,
-              invert: bool | None = None, checkpoint_every: int = 0, resume: dict | None = None,
-              strategy=None) -> list[Path]:
-    """Load data, train the variants in lockstep (from a checkpoint's state if given), write a
-    checkpoint every `checkpoint_every` steps, save one bundle per variant. In a multi-worker
-    run every worker trains; only worker 0 keeps what it writes."""
-    import shutil
-    import tempfile
+def import_tensorflow(verbose: bool = False) -> None:
+    """Import TensorFlow with its C++/absl start-up logs (CUDA probes, oneDNN notices) sent to
+    /dev/null, so the CLI prints only its own words; `--verbose` or GANVIZ_VERBOSE=1 shows them.
+    Those logs are written to file descriptor 2 by C++ before Python's logging exists, so the
+    descriptor itself is redirected around the import."""
+    verbose = verbose or os.environ.get("GANVIZ_VERBOSE", "") not in ("", "0")
+    if "tensorflow" in sys.modules:
+        return
+    if verbose:
+        import tensorflow  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+        tf.config.list_physical_devices()  # device probes log once, here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    tf.get_logger().setLevel("ERROR")  # retracing notes and other Python-side warnings
 
-    from ganviz import data
-    from ganviz.bundle import save_bundles, save_checkpoint
-    from ganviz.distribute import is_chief
-    from ganviz.training import Trainer
 
-    dataset = data.load(config.dataset, invert=invert, progress=None if quiet else _print_download)
-    chief = strategy is None or is_chief(strategy)
-    final, out = out, out if chief else Path(tempfile.mkdtemp(prefix="ganviz-worker-"))
-
-    def on_step(trainer: Trainer) -> None:
-        if not quiet:
-            _print_progress(trainer)
-        if checkpoint_every and trainer.step % checkpoint_every == 0:
-            save_checkpoint(trainer, out)
-
-    trainer = Trainer(config, dataset.images, variants, on_step=on_step, strategy=strategy)
-    if resume is not None:
-        trainer.load_state(resume)
-    trainer.run()
-    save_checkpoint(trainer, out)
-    paths = save_bundles(trainer, out, dataset.fingerprint)
-    if not chief:
-        shutil.rmtree(out, ignore_errors=True)
-        return [final / p.name for p in paths]
-    return paths
+def _writes_files(strategy: str) -> bool:
+    """Whether this process keeps the run's files: all but workers 1, 2, ... of a multi-worker
+    run (read from TF_CONFIG, before TensorFlow is imported; the strategy checks it again)."""
+    if strategy != "multiworker":
+        return True
+    try:
+        return int(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) == 0
+    except (KeyError, ValueError, TypeError):
+        return True
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from ganviz.distribute import make_strategy
-    invert = {"auto": None, "yes": True, "no": False}[args.invert]
-    strategy = make_strategy(args.strategy, args.cpu_devices)
+    """Check the data (and the checkpoint) first, in NumPy, so bad input is refused before the
+    seconds-long TensorFlow import; then train through the one run orchestrator."""
+    from ganviz import data
+    from ganviz.bundle import CHECKPOINT, RUN_FILE, load_checkpoint, load_run_file, save_run_file, state_fingerprint
+    progress = None if args.quiet else _print_download
+    invert = INVERT[args.invert]
     if args.resume:
-        from ganviz.bundle import load_checkpoint
-        config, variants, state = load_checkpoint(args.resume)
-        paths = train_run(config, variants, Path(args.resume), invert=invert,
-                          checkpoint_every=args.checkpoint_every, resume=state, strategy=strategy)
+        out = Path(args.resume)
+        if (out / CHECKPOINT).is_file() or not (out / RUN_FILE).is_file():
+            config, variants, state = load_checkpoint(out)
+            trained_on = state_fingerprint(state)
+        else:  # killed before its first checkpoint: start again from step 0
+            (config, variants, trained_on), state = load_run_file(out), None
+        dataset = data.load_matching(config.dataset, invert, trained_on, progress)
     else:
         if not args.out:
             raise UsageError("python -m ganviz train: --out DIR is required (or --resume DIR)")
+        out, state = Path(args.out), None
         variants = VARIANTS if args.variant == "both" else (args.variant,)
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
                            d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
                            fused_step=args.fused, precision=args.precision)
-        paths = train_run(config, variants, Path(args.out), invert=invert, checkpoint_every=args.checkpoint_every,
-                          strategy=strategy)
-    for path in paths:
+        dataset = data.load(config.dataset, invert=invert, progress=progress)
+    if _writes_files(args.strategy):
+        save_run_file(out, config, variants, dataset.fingerprint)
+    import_tensorflow(args.verbose)
+    from ganviz import run
+    from ganviz.distribute import make_strategy
+    strategy = make_strategy(args.strategy, args.cpu_devices)
+    hook = None if args.quiet else _print_progress
+    trainer = (run.restore(config, variants, state, dataset.images, hook, strategy) if state is not None
+               else run.start(config, variants, dataset.images, out, hook, strategy))
+    for path in run.train(trainer, out, strategy, every=args.checkpoint_every):
         print(path)
 
 
@@ -153,11 +173,26 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
+    """Train every pretrained run that is missing (all with --force), then make its bundles
+    slim: the discriminator and the checkpoint only serve further training, and dropping them
+    keeps pretrained/ small enough to ship."""
+    from ganviz.bundle import CHECKPOINT, DISCRIMINATOR
+    from ganviz import data
+    import_tensorflow(args.verbose)
+    from ganviz import run
     config = GANConfig()
     for spec, seed in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
+        if not args.force and all((out / v / "config.json").is_file() for v in VARIANTS):
+            print(f"{out}: present (--force retrains it)", flush=True)
+            continue
         t0 = time.time()
-        train_run(config.replace(dataset=spec, seed=seed, steps=args.steps), VARIANTS, out)
+        cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
+        trainer = run.start(cfg, VARIANTS, data.load(spec).images, out, None if args.quiet else _print_progress)
+        run.train(trainer, out)
+        (out / CHECKPOINT).unlink()
+        for v in VARIANTS:
+            (out / v / DISCRIMINATOR).unlink()
         print(f"{out}: {time.time() - t0:.0f} s", flush=True)
 
 
@@ -224,6 +259,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    import_tensorflow(args.verbose)
     from ganviz.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser)
 
@@ -233,13 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "generators of the book's first GAN.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     d = GANConfig()
+    loud = _Parser(add_help=False)  # for the commands that load TensorFlow
+    loud.add_argument("--verbose", action="store_true",
+                      help="show TensorFlow's start-up logs (hidden by default; also GANVIZ_VERBOSE=1)")
 
-    t = sub.add_parser("train", help="train one or both generator variants and write bundles")
+    t = sub.add_parser("train", parents=[loud], help="train one or both generator variants and write bundles")
     t.add_argument("--variant", choices=(*VARIANTS, "both"), default="both")
     t.add_argument("--steps", type=_positive, default=d.steps)
     t.add_argument("--batch", type=_positive, default=d.batch_size)
     t.add_argument("--dataset", default=d.dataset, help=SPECS)
-    t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
+    t.add_argument("--invert", choices=tuple(INVERT), default="auto",
                    help="image files: dark strokes on white are inverted (auto: decided from the borders)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--d-lr", type=_unit(zero_ok=False), default=d.d_lr)
@@ -253,8 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cpu-devices", type=_positive, default=1, metavar="N",
                    help="with --strategy mirrored and no GPU: split the CPU into N devices (for testing)")
     t.add_argument("--out", help="folder for the bundles (one subfolder per variant) and the checkpoint")
-    t.add_argument("--checkpoint-every", type=_positive, default=100, metavar="N",
-                   help="write DIR/checkpoint.npz every N steps (atomically)")
+    t.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
+                   help=f"write DIR/checkpoint.npz every N steps (default {CHECKPOINT_EVERY}) and at least every {CHECKPOINT_SECONDS:g} s "
+                        "(atomically; also once before the first step)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint, exactly")
     t.set_defaults(func=cmd_train)
 
@@ -266,9 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
-    r = sub.add_parser("pretrain", help="regenerate the bundles in pretrained/ (book recipe, several seeds)")
+    r = sub.add_parser("pretrain", parents=[loud], help="regenerate the bundles in pretrained/ (book recipe, several seeds)")
     r.add_argument("--out", default="pretrained")
     r.add_argument("--steps", type=_positive, default=d.steps)
+    r.add_argument("--force", action="store_true", help="retrain runs that are already there")
+    r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)
 
     rp = sub.add_parser("report", help="write a self-contained HTML report: samples, curves, analysis over seeds")
@@ -290,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--names", nargs=2, default=("book step", "fused step"), metavar=("A", "B"))
     rc.set_defaults(func=cmd_recipes)
 
-    b = sub.add_parser("bench", help="measure training and search speed against the book's loop and brute force")
+    b = sub.add_parser("bench", parents=[loud], help="measure training and search speed against the book's loop and brute force")
     b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
@@ -305,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Diverged as exc:  # one line; the bundles of the last good state are written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

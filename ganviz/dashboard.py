@@ -11,20 +11,23 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ganviz.bundle import CHECKPOINT, FILES, checkpoint_progress, find_bundles, load_bundle, load_checkpoint, \
-    save_bundles, save_checkpoint
+from ganviz.bundle import CHECKPOINT, DISCRIMINATOR, FILES, checkpoint_progress, find_bundles, load_bundle
 from ganviz.config import VARIANTS, GANConfig
 from ganviz.errors import BundleError, DataError, UserError
 from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
+from ganviz.inference import check_weights
+
+if TYPE_CHECKING:  # the page imports TensorFlow only when it trains
+    from ganviz.training import Trainer
 
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
 MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on the whole server
 ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "20"))  # no page polling for this long: stop
 TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priority of trainings below the pages
-CHECKPOINT_EVERY = int(os.environ.get("GANVIZ_CHECKPOINT_EVERY", "50"))  # steps between checkpoints
 _slots = threading.BoundedSemaphore(MAX_TRAININGS)
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
@@ -123,33 +126,41 @@ def yield_cpu_to_pages() -> None:
 
 @dataclass
 class TrainingJob:
-    """A Trainer running in a background thread; the page polls it, never blocks on it.
+    """A run of the one orchestrator (`ganviz.run`) in a background thread; the page polls it,
+    never blocks on it.
 
     The page calls `touch()` whenever it polls; when no page has polled for ORPHAN_AFTER_S
-    (the browser tab closed), the job stops and saves what it trained. A checkpoint is written
-    every CHECKPOINT_EVERY steps and at the end, so a stopped or crashed run can be resumed.
-    At most MAX_TRAININGS jobs run on a server at once; more are refused with a message.
+    (the browser tab closed), the job stops and saves what it trained. The orchestrator
+    checkpoints as it goes, so a stopped or crashed run can be resumed. At most MAX_TRAININGS
+    jobs run on a server at once; more are refused with a message.
     """
-    config: GANConfig
-    variants: tuple[str, ...]
     out_dir: Path
-    trainer: object = None
+    trainer: Trainer | None = None
     error: str = ""
     saved: list[Path] = field(default_factory=list)
     last_seen: float = field(default_factory=time.time)
     _niced: bool = field(default=False, init=False, repr=False)
 
-    def start(self, images: np.ndarray, fingerprint: str, state: dict[str, np.ndarray] | None = None) -> "TrainingJob":
-        """Train in the background, from scratch or from a checkpoint's `state`."""
+    @classmethod
+    def start(cls, config: GANConfig, variants: tuple[str, ...], out_dir: Path, images: np.ndarray) -> "TrainingJob":
+        """Train a new run in the background."""
+        from ganviz import run
+        return cls(out_dir)._launch(lambda hook: run.start(config, variants, images, out_dir, hook))
+
+    @classmethod
+    def resume(cls, out_dir: Path) -> "TrainingJob":
+        """Continue a stopped or interrupted run from its checkpoint, exactly where it was."""
+        from ganviz import run
+        return cls(out_dir)._launch(lambda hook: run.resume(out_dir, on_step=hook))
+
+    def _launch(self, make: Callable[[Callable], Trainer]) -> "TrainingJob":
         if not _slots.acquire(blocking=False):
             raise UserError(f"this server already runs its limit of {MAX_TRAININGS} training(s) at once; "
                             "try again when one finishes (GANVIZ_MAX_TRAININGS sets the limit)")
         try:
-            from ganviz.training import Trainer
-            self.trainer = Trainer(self.config, images, self.variants, on_step=self._on_step)
-            if state is not None:
-                self.trainer.load_state(state)
-            self._thread = threading.Thread(target=self._run, args=(fingerprint,), daemon=True, name="ganviz-train")
+            self.trainer = make(self._on_step)
+            self.touch()  # building the models took a while; the orphan clock starts now
+            self._thread = threading.Thread(target=self._run, daemon=True, name="ganviz-train")
             self._thread.start()
             threading.Thread(target=self._watch, daemon=True, name="ganviz-watch").start()
         except BaseException:
@@ -157,28 +168,13 @@ class TrainingJob:
             raise
         return self
 
-    @classmethod
-    def resume(cls, out_dir: Path) -> "TrainingJob":
-        """Continue a stopped or interrupted run from its checkpoint, exactly where it was."""
-        from ganviz import data
-        config, variants, state = load_checkpoint(out_dir)
-        trained_on = {load_bundle(p).meta["data_fingerprint"] for p in find_bundles(out_dir)}
-        for invert in (None, True, False):  # uploads: the polarity the run was started with
-            dataset = data.load(config.dataset, invert=invert)
-            if not trained_on or dataset.fingerprint in trained_on:
-                return cls(config, variants, out_dir).start(dataset.images, dataset.fingerprint, state)
-        raise DataError(f"{config.dataset}: these are not the images the run trained on, so it cannot "
-                        "continue exactly; start a new run instead")
-
     def touch(self) -> None:
         self.last_seen = time.time()
 
-    def _on_step(self, trainer) -> None:
+    def _on_step(self, trainer: Trainer) -> None:
         if not self._niced:  # TensorFlow's worker threads exist once a step has run
             yield_cpu_to_pages()
             self._niced = True
-        if trainer.step % CHECKPOINT_EVERY == 0:
-            save_checkpoint(trainer, self.out_dir)
 
     def _watch(self) -> None:
         """Stop a job nobody looks at any more (paused or not): no orphan threads burning CPU."""
@@ -189,18 +185,15 @@ class TrainingJob:
                 return
             time.sleep(0.5)
 
-    def _run(self, fingerprint: str) -> None:
-        failed = False
+    def _run(self) -> None:
+        from ganviz import run
         try:
-            self.trainer.run()
+            self.saved = run.train(self.trainer, self.out_dir)
         except Exception as exc:  # divergence or anything else: say it on the page, keep what was trained
-            self.error, failed = str(exc), True
+            self.error = str(exc)
+            self.saved = find_bundles(self.out_dir)
         finally:
             _slots.release()
-        if self.trainer.step > 0:
-            if not failed:  # after a divergence the last periodic checkpoint is the last good state
-                save_checkpoint(self.trainer, self.out_dir)
-            self.saved = save_bundles(self.trainer, self.out_dir, fingerprint)
 
     @property
     def done(self) -> bool:
@@ -261,8 +254,9 @@ def bundle_zip(path: Path) -> bytes:
     """A bundle folder as zip bytes (for download)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in FILES:
-            zf.write(path / name, f"{path.name}/{name}")
+        for name in (*FILES, DISCRIMINATOR):
+            if (path / name).is_file():
+                zf.write(path / name, f"{path.name}/{name}")
     return buf.getvalue()
 
 
@@ -278,7 +272,7 @@ def import_bundle_zip(data: bytes, dest_root: Path) -> Path:
         members = {}
         for info in zf.infolist():
             name = Path(info.filename).name
-            if name in FILES:
+            if name in (*FILES, DISCRIMINATOR):
                 members[name] = info
         missing = [f for f in FILES if f not in members]
         if missing:
@@ -293,7 +287,7 @@ def import_bundle_zip(data: bytes, dest_root: Path) -> Path:
             (target / name).write_bytes(zf.read(info))
     try:
         bundle = load_bundle(target)
-        bundle.gan()  # weights must fit the config's models
+        check_weights(bundle)  # weights must fit the config's models: checked in NumPy, no TensorFlow
     except BundleError:
         import shutil
         shutil.rmtree(target.parent, ignore_errors=True)

@@ -48,9 +48,19 @@ def fingerprint(images: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
 
 
+def as_model_scale(images: np.ndarray) -> np.ndarray:
+    """The one [-1, 1] mapping: uint8 images get the book's `(x - 127.5) / 127.5`; generator
+    outputs (already on that scale) pass as they are. float32, a trailing channel axis dropped:
+    (N, H, W, 1) -> (N, H, W)."""
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        x = (x.astype(np.float32) - 127.5) / 127.5
+    return (x[..., 0] if x.ndim == 4 else x).astype(np.float32, copy=False)
+
+
 def to_model_scale(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1], the book's normalisation."""
-    return ((images.astype(np.float32) - 127.5) / 127.5)[..., None]
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [-1, 1]: the model's input."""
+    return as_model_scale(images)[..., None]
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -125,6 +135,19 @@ def find_fashion_mnist() -> Path | None:
         if (folder / "train-images-idx3-ubyte.gz").exists():
             return folder / "train-images-idx3-ubyte.gz"
     return None
+
+
+def load_matching(spec: str, invert: bool | None, fingerprint: str | None,
+                  progress: quickdraw.Progress | None = None) -> Dataset:
+    """The data set of a spec, and only if it is the very one with this fingerprint (None: any);
+    an image upload whose polarity was detected is tried both ways. Resuming a run needs this."""
+    tries = (invert,) if fingerprint is None or invert is not None else (None, True, False)
+    for inv in tries:
+        dataset = load(spec, invert=inv, progress=progress)
+        if fingerprint is None or dataset.fingerprint == fingerprint:
+            return dataset
+    raise DataError(f"{spec}: these are not the images the run trained on (fingerprint {fingerprint}), so it "
+                    "cannot continue exactly; start a new run instead")
 
 
 def load(spec: str, invert: bool | None = None, progress: quickdraw.Progress | None = None) -> Dataset:

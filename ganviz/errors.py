@@ -12,3 +12,8 @@ class DataError(UserError):
 
 class BundleError(UserError):
     """A folder or zip that is not a valid ganviz bundle."""
+
+
+class Diverged(RuntimeError):
+    """Training losses or weights went NaN/inf: the run stops and keeps its last good state.
+    Not bad input as such (too high a learning rate is the usual cause), so the CLI exits 1."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.bundle import Bundle, read_weights
+from ganviz.bundle import DISCRIMINATOR, Bundle, read_weights
 from ganviz.config import GANConfig
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
@@ -30,6 +30,25 @@ def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]
             shapes.update(bn(f"generator_bn_{i}", f))
         cin = f
     return shapes
+
+
+def discriminator_shapes(config: GANConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the discriminator's weights: an uploaded bundle is checked against
+    them without building a Keras model (the viewing server never imports TensorFlow)."""
+    shapes, (side, _, cin) = {}, config.image_shape
+    for i, (f, k, s) in enumerate(zip(config.d_filters, config.d_kernels, config.d_strides)):
+        shapes[f"discriminator_conv_{i}/kernel"], shapes[f"discriminator_conv_{i}/bias"] = (k, k, cin, f), (f,)
+        side, cin = -(-side // s), f  # 'same' padding: ceil(side / stride)
+    shapes["discriminator_output/kernel"], shapes["discriminator_output/bias"] = (side * side * cin, 1), (1,)
+    return shapes
+
+
+def check_weights(bundle: Bundle) -> None:
+    """Every weights file of a bundle holds exactly the finite arrays its config's models need
+    (a BundleError says what is wrong). NumPy only."""
+    read_weights(bundle.path / "generator.weights.h5", weight_shapes(bundle.config, bundle.variant))
+    if (bundle.path / DISCRIMINATOR).is_file():
+        read_weights(bundle.path / DISCRIMINATOR, discriminator_shapes(bundle.config))
 
 
 def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:

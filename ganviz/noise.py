@@ -13,6 +13,14 @@ def probe_z(config: GANConfig) -> np.ndarray:
     return np.random.default_rng([config.seed, 1]).standard_normal((config.probe_size, config.z_dim)).astype(np.float32)
 
 
+MEASURE_SIZE = 256  # latent vectors in the measure batch: enough for a stable power spectrum
+
+
+def measure_z(config: GANConfig) -> np.ndarray:
+    """The fixed measure batch of z, recorded at the probe's steps: the spectrum over training."""
+    return np.random.default_rng([config.seed, 3]).standard_normal((MEASURE_SIZE, config.z_dim)).astype(np.float32)
+
+
 def latent_batch(seed: int, n: int, z_dim: int) -> np.ndarray:
     """n latent vectors z ~ N(0, 1) for a sample seed: the same z goes through every variant."""
     return np.random.default_rng(seed).standard_normal((n, z_dim)).astype(np.float32)

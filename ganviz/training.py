@@ -21,20 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganviz.config import METRICS, GANConfig
-from ganviz.data import to_model_scale, to_uint8
+from ganviz.config import CHECKPOINT_EVERY, METRICS, GANConfig
+from ganviz.data import fingerprint, to_model_scale, to_uint8
 from ganviz.distribute import check_batch, per_replica
+from ganviz.errors import Diverged
 from ganviz.models import build_discriminator, build_generator
-from ganviz.noise import batch_stream, probe_z
-
-SNAPSHOT_EVERY = 50  # steps between in-memory copies of the weights, restored if training diverges
-
-# Same seed, same machine -> same numbers (costs little on CPU for these ops).
-tf.config.experimental.enable_op_determinism()
-
-
-class Diverged(RuntimeError):
-    """Losses went NaN/inf; training stops and the last good state is kept."""
+from ganviz.noise import batch_stream, measure_z, probe_z
+from ganviz.spectrum import power_spectrum
 
 
 def timeline_steps(total: int, frames: int = 24) -> list[int]:
@@ -158,16 +151,23 @@ class Trainer:
     status: str = "ready"
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     timeline: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    spectra: dict[str, list[np.ndarray]] = field(default_factory=dict)  # measure batch, per frame
 
     def __post_init__(self) -> None:
+        # Same seed, same machine -> same numbers (costs little on CPU for these ops). Switched on
+        # where a run starts, not at import: importing ganviz changes no process-wide setting.
+        tf.config.experimental.enable_op_determinism()
         self.gans = {v: GAN(self.config.replace(variant=v), v, strategy=self.strategy) for v in self.variants}
         self.probe = probe_z(self.config)
+        self.measure = measure_z(self.config)
         self.frame_steps = timeline_steps(self.config.steps)
         self.recorded_steps: list[int] = []
         self.history = {v: {m: [] for m in METRICS} for v in self.variants}
         self.timeline = {v: [] for v in self.variants}
+        self.spectra = {v: [] for v in self.variants}
         self.wall_time = 0.0
         self._warm: list | None = None  # [steps, seconds] after this process's first (compiling) step
+        self.fingerprint = fingerprint(self.images)  # which images: resume checks them
         self._x = to_model_scale(self.images)
         self._stream = batch_stream(self.config, len(self.images))
         self._running = threading.Event()
@@ -221,9 +221,10 @@ class Trainer:
             arrays.update({f"{v}/var/{i:04d}": var.numpy() for i, var in enumerate(g.state_variables)})
             arrays.update({f"{v}/history/{m}": np.asarray(x, np.float64) for m, x in self.history[v].items()})
             arrays[f"{v}/timeline"] = np.stack(self.timeline[v])
+            arrays[f"{v}/spectra"] = np.stack(self.spectra[v])
         meta = {"step": self.step, "wall_time": self.wall_time, "recorded_steps": self.recorded_steps,
                 "rng": self._stream.rng.bit_generator.state, "variants": list(self.variants),
-                "config": self.config.to_dict()}
+                "config": self.config.to_dict(), "data_fingerprint": self.fingerprint}
         arrays["meta"] = np.array(json.dumps(meta))
         return arrays
 
@@ -238,6 +239,7 @@ class Trainer:
                 var.assign(arrays[f"{v}/var/{i:04d}"])
             self.history[v] = {m: arrays[f"{v}/history/{m}"].tolist() for m in METRICS}
             self.timeline[v] = list(arrays[f"{v}/timeline"])
+            self.spectra[v] = list(arrays[f"{v}/spectra"])
         self.step, self.wall_time, self.recorded_steps = meta["step"], meta["wall_time"], meta["recorded_steps"]
         self._stream.rng.bit_generator.state = meta["rng"]
 
@@ -245,13 +247,16 @@ class Trainer:
         self.recorded_steps.append(self.step)
         for v, gan in self.gans.items():
             self.timeline[v].append(gan.sample(self.probe))
+            # 16 probe images are too few for a spectrum: a larger fixed batch measures it
+            self.spectra[v].append(power_spectrum(gan.sample(self.measure)).astype(np.float32))
 
     def run(self) -> "Trainer":
         """Train until config.steps, a stop request or divergence."""
         self.status = "running"
         good, good_step = self._snapshot(), self.step  # the last weights known to be finite
         while self.step < self.config.steps:
-            self._running.wait()
+            while not self._running.wait(timeout=0.2) and not self._stop.is_set():
+                pass  # paused; a stop ends the pause whatever the order of the two calls
             if self._stop.is_set():
                 self.status = "stopped"
                 break
@@ -275,7 +280,7 @@ class Trainer:
                 self._warm = [self._warm[0] + 1, self._warm[1] + dt]
             self.wall_time += dt
             self.step += 1
-            if self.step % SNAPSHOT_EVERY == 0:
+            if self.step % CHECKPOINT_EVERY == 0:  # the last good state, restored on divergence
                 good, good_step = self._snapshot(), self.step
             if self.step in self.frame_steps:
                 self._record_frame()

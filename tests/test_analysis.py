@@ -100,7 +100,7 @@ def _tiny_runs(root, steps: int = 2, **changes) -> list:
     for seed in (0, 1):
         t = Trainer(GANConfig(dataset="doodles:camel:64", steps=steps, batch_size=8, seed=seed, **changes),
                     ds.images).run()
-        bundles += [load_bundle(p) for p in save_bundles(t, root / f"s{seed}", ds.fingerprint)]
+        bundles += [load_bundle(p) for p in save_bundles(t, root / f"s{seed}")]
     return bundles
 
 

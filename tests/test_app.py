@@ -22,7 +22,7 @@ def pretrained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrained")
     ds = load("doodles:camel:60")
     trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=4, batch_size=8), ds.images).run()
-    save_bundles(trainer, root / "doodles-camel-s0", ds.fingerprint)
+    save_bundles(trainer, root / "doodles-camel-s0")
     return root
 
 
@@ -126,6 +126,7 @@ def test_train_now_finishes_and_the_run_becomes_selectable(app):
     job = job_of(app.session_state["sid"])
     deadline = time.time() + 120
     while not job.done and time.time() < deadline:
+        job.touch()  # as the open page's heartbeat does
         time.sleep(0.5)
     assert job.done and not job.error and len(job.saved) == 2
     app.run()
@@ -155,7 +156,7 @@ def test_a_reload_keeps_the_session_and_a_stopped_run_is_offered_to_resume(app, 
     cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
     from ganviz.data import load
     ds = load(cfg.dataset)
-    job = TrainingJob(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short").start(ds.images, ds.fingerprint)
+    job = TrainingJob.start(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short", ds.images)
     while job.trainer.step < 1:
         time.sleep(0.05)
     job.trainer.stop()  # as the Stop button does; the final checkpoint records where

@@ -14,9 +14,7 @@ def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
         assert row["executed_gflop_per_step"] <= row["model_gflop_per_step"]
     assert all(r["same_indices"] and r["max_distance_diff"] < 1e-6 for r in result["nearest_neighbour"]["rows"])
     assert result["nearest_neighbour"]["scale"]["n_references"] > 0
-    for setup, kinds in result["op_profile_ms_per_step"].items():  # the profiler saw the step's convolutions
-        assert kinds["convolution"] > 0
-        if setup.endswith("float32"):
-            assert kinds["convolution"] == max(kinds.values())
+    for kinds in result["op_profile_ms_per_step"].values():  # the profiler saw the step's convolutions
+        assert kinds["convolution"] > 0  # (their share depends on the CPU's kernels, so it is not asserted)
     assert result["bf16_matmul_peak_gflop_per_s"] > 0
     assert "training, images/s" in capsys.readouterr().out

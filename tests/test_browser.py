@@ -60,8 +60,7 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
     refused, one keeps browsing; a reload re-attaches; a closed tab's training stops and keeps
     its checkpoint. Prints the response times quoted in docs/RELIABILITY.md."""
     runs = tmp_path / "runs"
-    env = {"GANVIZ_RUNS": str(runs), "GANVIZ_MAX_TRAININGS": "2", "GANVIZ_ORPHAN_AFTER_S": "15",
-           "GANVIZ_CHECKPOINT_EVERY": "10"}
+    env = {"GANVIZ_RUNS": str(runs), "GANVIZ_MAX_TRAININGS": "2", "GANVIZ_ORPHAN_AFTER_S": "15"}
     with dashboard(ROOT, env) as (url, proc), chromium_browser() as browser:
         a, b, c, d = pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
                               for _ in range(4)]

@@ -8,6 +8,7 @@ from PIL import Image
 
 from ganviz.bundle import BundleError, find_bundles, load_bundle, save_bundles
 from ganviz.cli import main
+from ganviz.data import fingerprint
 from ganviz.training import Trainer
 
 
@@ -18,7 +19,7 @@ def trained(tmp_path_factory):
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
     trainer = Trainer(GANConfig(steps=3, batch_size=8, probe_size=4), images).run()
     out = tmp_path_factory.mktemp("runs")
-    save_bundles(trainer, out, "abc")
+    save_bundles(trainer, out)
     return trainer, out
 
 
@@ -26,7 +27,7 @@ def test_bundle_round_trip(trained):
     trainer, out = trained
     assert [p.name for p in find_bundles(out)] == ["transpose", "upsample"]
     b = load_bundle(out / "upsample")
-    assert b.variant == "upsample" and b.meta["data_fingerprint"] == "abc" and b.meta["steps_done"] == 3
+    assert b.variant == "upsample" and b.meta["data_fingerprint"] == fingerprint(trainer.images) and b.meta["steps_done"] == 3
     assert np.allclose(b.history["g_loss"], trainer.history["upsample"]["g_loss"])
     assert list(b.timeline_steps) == trainer.recorded_steps
     # the stored weights are the ones that painted the stored last frame
@@ -42,7 +43,7 @@ def test_mixed_bfloat16_bundle_round_trip(tmp_path):
     from ganviz.inference import NumpyGenerator
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
     config = GANConfig(steps=2, batch_size=8, probe_size=4, precision="mixed_bfloat16")
-    save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path, "abc")
+    save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path)
     b = load_bundle(tmp_path / "transpose")
     assert b.config.precision == "mixed_bfloat16"
     assert np.array_equal(b.gan().sample(b.probe_z), b.timeline[-1])
@@ -57,7 +58,9 @@ def test_mixed_bfloat16_bundle_round_trip(tmp_path):
     (lambda p: (p / "config.json").write_text(json.dumps({"config": {"variant": "x"}})), "config.json: invalid"),
     (lambda p: (p / "timeline.npz").write_bytes(b"garbage"), "timeline.npz: unreadable"),
     (lambda p: np.savez(p / "timeline.npz", steps=np.zeros(2), images=np.zeros((2, 4, 28, 28)),
-                        probe_z=np.zeros((4, 100))), "unexpected shapes or types"),
+                        probe_z=np.zeros((4, 100)), spectra=np.zeros((2, 28, 28))), "unexpected shapes or types"),
+    (lambda p: np.savez(p / "timeline.npz", **{**np.load(p / "timeline.npz"), "spectra": np.zeros((1, 28, 28))}),
+     "unexpected shapes or types"),
 ])
 def test_damaged_bundles_are_refused(trained, tmp_path, damage, message):
     import shutil
@@ -102,10 +105,38 @@ def test_cli_train_end_to_end(tmp_path):
     """The real command in a subprocess: two bundles, a progress bar, exit 0."""
     cmd = [sys.executable, "-m", "ganviz", "train", "--variant", "both", "--steps", "3", "--batch", "8",
            "--dataset", "doodles:camel:40", "--out", str(tmp_path / "x")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_no_log_level())
     assert proc.returncode == 0, proc.stderr
     assert "step 3/3" in proc.stderr and "img/s" in proc.stderr and "ETA" in proc.stderr
+    # only ganviz's words: no absl, CUDA or oneDNN start-up lines from TensorFlow
+    assert all(line.startswith("[") for line in proc.stderr.splitlines() if line), proc.stderr
     assert [load_bundle(p).variant for p in find_bundles(tmp_path / "x")] == ["transpose", "upsample"]
+
+
+def _no_log_level() -> dict[str, str]:
+    """The environment of a user who never heard of TF_CPP_MIN_LOG_LEVEL."""
+    import os
+    return {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "GANVIZ_VERBOSE")}
+
+
+def test_a_bad_data_file_is_refused_in_one_line_before_tensorflow_loads(tmp_path):
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"not a numpy file")
+    code = ("import sys; from ganviz.cli import main; rc = main(sys.argv[1:]); "
+            "print('tensorflow' in sys.modules); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "--dataset", str(bad), "--out", str(tmp_path / "x")],
+                          capture_output=True, text=True, timeout=120, env=_no_log_level())
+    assert proc.returncode == 2 and proc.stdout.strip() == "False"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "bad.npy" in lines[0], proc.stderr
+    assert not (tmp_path / "x").exists()  # nothing was started
+
+
+def test_verbose_shows_tensorflows_own_logs(tmp_path):
+    cmd = [sys.executable, "-m", "ganviz", "train", "--steps", "1", "--batch", "4", "--variant", "upsample",
+           "--dataset", "doodles:camel:8", "--quiet", "--verbose", "--out", str(tmp_path / "x")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_no_log_level())
+    assert proc.returncode == 0 and proc.stderr.strip()  # whatever TensorFlow says on this machine, it is shown
 
 
 def test_cli_report_is_one_self_contained_file(tmp_path):
@@ -114,7 +145,7 @@ def test_cli_report_is_one_self_contained_file(tmp_path):
     ds = load("doodles:camel:64")
     for seed in (0, 1):
         t = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=seed), ds.images).run()
-        save_bundles(t, tmp_path / "runs" / f"s{seed}", ds.fingerprint)
+        save_bundles(t, tmp_path / "runs" / f"s{seed}")
     out = tmp_path / "report.html"
     assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0
     html = out.read_text()

@@ -130,6 +130,8 @@ def test_fast_precision_follows_the_cpus_bfloat16_units(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16\n")
     assert fast_precision(str(cpuinfo)) == "mixed_bfloat16"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")  # AMD EPYC (Zen 4)
+    assert fast_precision(str(cpuinfo)) == "mixed_bfloat16"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n")
     assert fast_precision(str(cpuinfo)) == "float32"
     assert fast_precision(str(tmp_path / "missing")) == "float32"

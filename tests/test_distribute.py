@@ -67,7 +67,7 @@ def test_two_worker_processes_match_one_device_and_only_worker_0_writes(single, 
         _, err = w.communicate(timeout=300)
         assert w.returncode == 0, err[-2000:]
     _assert_matches(tmp_path / "out", single, replicas=2)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["checkpoint.npz", "transpose", "upsample"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["checkpoint.npz", "run.json", "transpose", "upsample"]
 
 
 @pytest.mark.parametrize("args, env, message", [

@@ -14,7 +14,7 @@ def bundles(tmp_path_factory):
     from ganviz.doodles import make_doodles
     images = make_doodles(48, "camel", seed=2).reshape(-1, 28, 28)
     trainer = Trainer(GANConfig(steps=3, batch_size=8), images).run()  # BN statistics have moved
-    return save_bundles(trainer, tmp_path_factory.mktemp("b"), "fp")
+    return save_bundles(trainer, tmp_path_factory.mktemp("b"))
 
 
 @pytest.mark.parametrize("which", [0, 1])

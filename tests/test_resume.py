@@ -1,4 +1,5 @@
 """Crash safety: a training killed with SIGKILL at any moment resumes to the same numbers."""
+import json
 import os
 import signal
 import subprocess
@@ -8,15 +9,39 @@ import time
 import numpy as np
 import pytest
 
-from ganviz.bundle import load_bundle
+from ganviz.bundle import load_bundle, read_weights
+from ganviz.inference import weight_shapes
 from ganviz.cli import main
 
-ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3",
-        "--checkpoint-every", "2"]
+ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3"]
 
 
 def _train(out, extra=()):
     return [sys.executable, "-m", "ganviz", "train", *ARGS, "--out", str(out), *extra]
+
+
+def _kill_when(out, exists: str, delay: float, extra=()) -> None:
+    """Start a training, SIGKILL it `delay` seconds after `out/exists` appears."""
+    proc = subprocess.Popen(_train(out, extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (out / exists).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _assert_same_run(a_dir, b_dir) -> None:
+    for variant in ("upsample", "transpose"):
+        a, b = load_bundle(a_dir / variant), load_bundle(b_dir / variant)
+        for metric, values in a.history.items():
+            assert np.array_equal(values, b.history[metric]), (variant, metric)
+        assert np.array_equal(a.timeline, b.timeline) and list(a.timeline_steps) == list(b.timeline_steps)
+        assert b.meta["steps_done"] == 14
+        shapes = weight_shapes(a.config, variant)
+        wa, wb = (read_weights(d / variant / "generator.weights.h5", shapes) for d in (a_dir, b_dir))
+        assert all(np.allclose(wa[k], wb[k], rtol=0, atol=1e-5) for k in shapes)
+    assert not [p for p in os.listdir(b_dir) if p.endswith(".tmp")]
 
 
 @pytest.fixture(scope="module")
@@ -26,25 +51,29 @@ def uninterrupted(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.7])
-def test_sigkill_then_resume_matches_an_uninterrupted_run(uninterrupted, tmp_path, delay):
+@pytest.mark.parametrize("moment", ["starting", "before the first checkpoint", "after checkpoints"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(uninterrupted, tmp_path, moment):
+    """Killed while TensorFlow loads (only run.json exists), after the step-0 checkpoint but
+    before the first periodic one (cadence 50 > 14 steps), or amid checkpoints every 2 steps."""
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_train(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while not (out / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(delay)  # at once, or somewhere in the middle of later steps and checkpoint writes
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (out / "checkpoint.npz").exists()
-    assert main(["train", "--resume", str(out)]) == 0
-    for variant in ("upsample", "transpose"):
-        a, b = load_bundle(uninterrupted / variant), load_bundle(out / variant)
-        for metric, values in a.history.items():
-            assert np.array_equal(values, b.history[metric]), (variant, metric)
-        assert np.array_equal(a.timeline, b.timeline) and list(a.timeline_steps) == list(b.timeline_steps)
-        assert b.meta["steps_done"] == 14
-    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    if moment == "starting":
+        _kill_when(out, "run.json", 0.0)
+        assert not (out / "checkpoint.npz").exists()
+    elif moment == "before the first checkpoint":
+        _kill_when(out, "checkpoint.npz", 0.5)
+    else:
+        _kill_when(out, "checkpoint.npz", 1.5, ["--checkpoint-every", "2"])
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    _assert_same_run(uninterrupted, out)
+
+
+def test_resume_checks_the_training_images(tmp_path, capsys):
+    out = tmp_path / "run"
+    _kill_when(out, "run.json", 0.0)
+    meta = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps({**meta, "data_fingerprint": "0123456789abcdef"}))
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "not the images the run trained on" in capsys.readouterr().err
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
