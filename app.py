@@ -14,20 +14,22 @@ import streamlit as st
 from ganviz import data, explain
 from ganviz.analysis import slerp
 from ganviz.bundle import Bundle, load_bundle
-from ganviz.charts import distance_histogram, heatmap, loss_figure
+from ganviz.charts import distance_histogram, heatmap, loss_figure, ratio_map_figure, study_figures
 from ganviz.compare import Comparison, compare, generate
 from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
-from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, find_runs, import_bundle_zip, job_of,
-                              keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key, set_job)
+from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, compare_steps, find_runs, import_bundle_zip,
+                              job_of, keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key,
+                              set_job)
 from ganviz.data import to_uint8
 from ganviz.errors import DataError, UserError
 from ganviz.files import ACCEPTED
-from ganviz.images import grid
+from ganviz.images import grid, interleave
 from ganviz.inference import NumpyGenerator
 from ganviz.neighbours import L1Index
 from ganviz.noise import latent_batch
 from ganviz.report import build_report
-from ganviz.study import N_SAMPLES, Study, run_study, study_figures, study_table
+from ganviz.spectrum import power_spectrum, ratio_map, real_spectrum
+from ganviz.study import N_SAMPLES, Study, run_study, study_table
 
 ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
@@ -59,6 +61,12 @@ def cached_bundle(path: str, mtime: float) -> Bundle:
 def cached_training_set(spec: str) -> tuple[np.ndarray, L1Index]:
     images = data.load(spec).images
     return images, L1Index.build(images)
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def cached_real_spectrum(spec: str) -> np.ndarray | None:
+    images, _, why = training_set(spec)
+    return None if why else real_spectrum(images)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -155,6 +163,18 @@ def variant_header(col, variant: str) -> None:
 # ---- sections ----
 def show_compare() -> None:
     images, _, why = training_set(config.dataset)
+    steps = compare_steps(next(iter(bundles.values())).timeline_steps)
+    if st.session_state.get("w_cstep") not in steps:  # a new run, or a step from the link it lacks
+        st.session_state.w_cstep = state.step if state.step in steps else -1
+    state.step = st.segmented_control(
+        "Generators at step", steps, key="w_cstep", format_func=lambda s: "final" if s == -1 else f"step {s}",
+        help="Early steps show the fixed probe batch recorded during training: checkerboards are plainest there") \
+        if len(steps) > 1 else -1
+    if state.step is None:
+        state.step = -1
+    if state.step != -1:
+        show_probe_at(state.step)
+        return
     if why:
         st.warning(why)
     comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
@@ -167,17 +187,44 @@ def show_compare() -> None:
         if images is None:
             col.image(grid(comp.samples[variant], cols=COLS, scale=4), caption="samples")
             continue
-        rows = N_SHOWN // COLS  # interleave: a row of samples, then the row of their nearest images
-        paired = np.stack([comp.samples[variant].reshape(rows, COLS, 28, 28),
-                           images[comp.nearest[variant]].reshape(rows, COLS, 28, 28)], axis=1).reshape(-1, 28, 28)
-        col.image(grid(paired, cols=COLS, scale=4), caption="rows: samples / their nearest training images")
+        col.image(grid(interleave(comp.samples[variant], images[comp.nearest[variant]], COLS), cols=COLS, scale=4),
+                  caption="rows: samples / their nearest training images")
         col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])},
                       hide_index=True)
+    look_closer({v: comp.samples[v] for v in comp.samples}, "sample")
     if images is not None:
         many = cached_compare(bundle_key, config.dataset, state.seed, N_HIST)
         st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator.** Near zero would mean "
                     "the generator copies training images.")
         st.plotly_chart(distance_histogram(many.distances), width="stretch")
+
+
+def show_probe_at(step: int) -> None:
+    """Both generators' fixed probe batch as recorded at `step` of training."""
+    st.markdown(f"**The run's fixed probe batch of z at step {step}** of training, the same z for both "
+                "generators (recorded while training; no nearest-neighbour search at past steps).")
+    frames = {v: b.timeline[b.timeline_steps.tolist().index(step)] for v, b in bundles.items()}
+    for col, (variant, frame) in zip(st.columns(len(frames)), frames.items()):
+        variant_header(col, variant)
+        col.image(grid(frame, cols=COLS, scale=5), caption=f"probe z at step {step}")
+    look_closer(frames, f"probe image (step {step})")
+
+
+def look_closer(images: dict[str, np.ndarray], what: str) -> None:
+    """One image of each generator, large, with its own spectrum-ratio map against real images."""
+    real = cached_real_spectrum(config.dataset)
+    with st.expander(f"Look closer: one {what} large, with where its power sits"):
+        i = st.number_input("Image #", 1, len(next(iter(images.values()))), 1, key=f"closer-{what}") - 1
+        if real is None:
+            st.info("The training images are unavailable, so there is no real spectrum to compare with.")
+        maps = {f"{VARIANT_LABELS[v]} #{i + 1}": ratio_map(power_spectrum(x[i:i + 1]), real)
+                for v, x in images.items()} if real is not None else {}
+        for col, (variant, x) in zip(st.columns(len(images)), images.items()):
+            col.image(grid(x[i:i + 1], scale=10), caption=f"{VARIANT_LABELS[variant]} #{i + 1}")
+        if maps:
+            st.plotly_chart(ratio_map_figure(maps), width="stretch", key=f"closer-map-{what}")
+            st.caption("log10 of this image's power over the mean power of real images, per frequency (red: more). "
+                       "A checkerboard lights up the corners, (pi, pi).")
 
 
 def show_training() -> None:
@@ -319,18 +366,29 @@ def show_analysis() -> None:
         st.error(str(exc))
         return
     seeds = sorted({r.seed for r in study.runs})
-    st.markdown(f"**Every run on `{study.dataset}`: {len(study.runs)} generators, seeds {seeds}.** Each measure is "
-                f"the mean over seeds with its 95% interval (Student t); {N_SAMPLES} samples per generator.")
+    st.markdown(f"**Every run on `{study.dataset}`: {len(study.runs)} generators, seeds {seeds}.** Each line is the "
+                "paired per-seed difference against UpSampling2D + Conv2D (same data order, noise and initial "
+                "discriminator per seed): mean with its 95% t-interval, and an exact sign-flip p-value. "
+                f"{N_SAMPLES} samples per generator. Quality measures on "
+                f"{study.classifier or 'no classifier (none is shipped for this data set)'}.")
     for sentence in study.sentences:
         st.markdown(f"- {sentence}")
-    st.dataframe(study_table(study), hide_index=True, width="stretch")
     figs = study_figures(study)
-    st.markdown("**Checkerboard: mean power spectra** (log10). Period-2 patterns light up the edges and corners "
-                "(the Nyquist frequencies); compare each generator with the real images (Durall et al., CVPR 2020).")
-    st.plotly_chart(figs["spectra"], width="stretch")
+    st.markdown("**Where the power moved**: log10(P_generated / P_real) per spatial frequency, each spectrum "
+                "normalised by its non-DC power. White is as real; red is more power than real images have. The "
+                "corners are (pi, pi), the checkerboard; the edges are the Nyquist lines (Odena et al., Distill 2016; "
+                "Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020).")
+    st.plotly_chart(figs["ratio_maps"], width="stretch")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["profiles"], width="stretch")
-    c2.plotly_chart(figs["checkerboard_over_training"], width="stretch")
+    c1.markdown("**The checkerboard over training** (power at (pi, pi) over real; 1 = as real)")
+    c1.plotly_chart(figs["corner_over_training"], width="stretch")
+    if "kid_over_training" in figs:
+        c2.markdown("**KID over training** (probe batch of 16: noisy, unbiased)")
+        c2.plotly_chart(figs["kid_over_training"], width="stretch")
+    st.markdown("**Radial power over real**: where along the frequency axis each generator departs from real images.")
+    st.plotly_chart(figs["profiles"], width="stretch")
+    with st.expander("Every measure: means over seeds and paired differences"):
+        st.dataframe(study_table(study), hide_index=True, width="stretch")
     if "copying" in figs:
         st.markdown("**Copying**: distances to the nearest training image, samples against real images the runs never "
                     "saw. Samples much closer than new real images would mean memorised training data "
@@ -403,7 +461,8 @@ if run is not None:
             return build_report(f"ganviz: {run.name}", comp, {v: b.history for v, b in bundles.items()}, images,
                                 [f"data set {config.dataset}",
                                  f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
-                                study=study_for(config.dataset))
+                                study=study_for(config.dataset),
+                                timelines={v: (b.timeline_steps, b.timeline) for v, b in bundles.items()})
         st.download_button("Export report (.html)", report_html, f"ganviz-{run.name.replace('/', '-')}.html",
                            "text/html", on_click="ignore")
 

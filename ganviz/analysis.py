@@ -1,12 +1,19 @@
-"""Measures of what the upsampling operator does, each with its uncertainty over seeds.
+"""Measures of what the upsampling operator does, and paired verdicts over seeds.
 
-  checkerboard   share of image power at the period-2 (Nyquist) frequencies, generated minus
-                 real; in the spirit of Durall et al., "Watch your Up-Convolution", CVPR 2020
+  artifacts      log ratio of generated to real power at the checkerboard frequency (pi, pi),
+                 on the Nyquist lines, and in the high-frequency ring (ganviz/spectrum.py;
+                 Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020)
+  quality        KID, Frechet distance, precision and recall on a small classifier's features
+                 (ganviz/quality.py)
   copying        nearest-training-image distances of samples against those of held-out real
                  images (Meehan et al., "A Non-Parametric Test to Detect Data-Copying", AISTATS 2020)
   diversity      mean pairwise L1 within a batch of samples over the same within real images;
                  well below 1 means mode collapse
   interpolation  spherical interpolation between two latent vectors, the same z for each variant
+
+Verdicts are paired: the two variants of one seed share data order, noise and the initial
+discriminator, so the per-seed difference is what is tested (mean with a 95% t-interval and an
+exact sign-flip permutation p-value), never two overlapping intervals.
 """
 from __future__ import annotations
 
@@ -14,46 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ganviz.config import VARIANT_LABELS
 from ganviz.neighbours import L1Index, nearest_l1, to_rows
+from ganviz.spectrum import log_ratios, power_spectrum
 
 # two-sided 95% Student t quantiles by degrees of freedom (1..10); 1.96 beyond
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def _model_scale(images: np.ndarray) -> np.ndarray:
-    x = np.asarray(images)
-    if x.dtype == np.uint8:
-        x = (x.astype(np.float32) - 127.5) / 127.5
-    return x.reshape(len(x), x.shape[1], x.shape[2]).astype(np.float64)
-
-
-def power_spectrum(images: np.ndarray) -> np.ndarray:
-    """Mean 2D power spectrum |FFT|^2 (per-image mean removed), zero frequency at the centre."""
-    x = _model_scale(images)
-    x = x - x.mean(axis=(1, 2), keepdims=True)
-    return np.fft.fftshift((np.abs(np.fft.fft2(x)) ** 2).mean(axis=0))
-
-
-def radial_profile(spectrum: np.ndarray) -> np.ndarray:
-    """Power averaged over rings of equal spatial frequency (index = radius in FFT bins)."""
-    h, w = spectrum.shape
-    yy, xx = np.indices(spectrum.shape)
-    r = np.rint(np.hypot(yy - h // 2, xx - w // 2)).astype(int)
-    return np.bincount(r.ravel(), spectrum.ravel()) / np.maximum(np.bincount(r.ravel()), 1)
-
-
-def nyquist_share(images: np.ndarray) -> float:
-    """Fraction of (non-DC) power at the period-2 frequencies: in x, in y, and in both."""
-    s = power_spectrum(images)
-    h, w = s.shape  # after fftshift the Nyquist bins sit at index 0 of each axis
-    nyq = s[0, w // 2] + s[h // 2, 0] + s[0, 0]
-    total = s.sum() - s[h // 2, w // 2]
-    return float(nyq / total) if total > 0 else 0.0
-
-
-def checkerboard_score(generated: np.ndarray, real: np.ndarray) -> float:
-    """Excess share of power at period 2, in percentage points, over real images (0: as real)."""
-    return 100.0 * (nyquist_share(generated) - nyquist_share(real))
 
 
 def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
@@ -116,7 +89,7 @@ class Interval:
 
 
 def interval(values: list[float] | np.ndarray) -> Interval:
-    """Mean and 95% Student-t confidence interval over seeds."""
+    """Mean and 95% Student-t confidence interval."""
     v = np.asarray(values, float)
     m = float(v.mean())
     if len(v) < 2:
@@ -125,65 +98,134 @@ def interval(values: list[float] | np.ndarray) -> Interval:
     return Interval(m, m - half, m + half, len(v))
 
 
-def verdict(name: str, a: str, ia: Interval, b: str, ib: Interval, higher: str) -> str:
-    """A plain sentence: do two variants differ beyond the spread over seeds?"""
-    if ia.n < 2 or ib.n < 2:
-        return f"{name}: {a} {ia.mean:.3g}, {b} {ib.mean:.3g} -- one seed each, so no claim about the difference."
-    if ia.low > ib.high or ib.low > ia.high:
-        top = a if ia.mean > ib.mean else b
-        return f"{name}: {top} {higher}, beyond the spread over {min(ia.n, ib.n)} seeds ({a} {ia}, {b} {ib})."
-    return f"{name}: no difference beyond the spread over seeds ({a} {ia}, {b} {ib})."
+def sign_flip_p(diffs: np.ndarray) -> float:
+    """Exact two-sided permutation p-value of a mean paired difference: under 'no effect' each
+    seed's difference is as likely negated, so count the 2^n sign patterns whose |mean| reaches
+    the observed one. With n seeds it cannot go below 2 / 2^n (0.125 for 4, 0.0625 for 5)."""
+    d = np.asarray(diffs, float)
+    signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+    means = np.abs((signs * d).mean(axis=1))
+    return float((means >= abs(d.mean()) - 1e-12).mean())
 
 
-MEASURES = {  # name: (label, what a higher value means)
-    "checkerboard": ("checkerboard score (pp of power at period 2 above real)", "paints more checkerboard"),
-    "nn_median": ("median L1 to nearest training image", "stays farther from the training images"),
-    "copy_z": ("copying z (Mann-Whitney; < -3 flags copying)", "copies less"),
-    "diversity": ("diversity (pairwise L1 of samples / of real)", "is more diverse (collapses less)"),
+# name: (label, kind, what a higher value of b than a means). "log" measures are natural log
+# ratios, read as "x times"; "diff" measures are read as differences.
+MEASURES = {
+    "corner": ("power at the checkerboard frequency (pi, pi), log ratio to real", "log",
+               "the power of {a} at the checkerboard frequency (pi, pi)"),
+    "lines": ("power on the Nyquist lines, log ratio to real", "log", "the power of {a} on the Nyquist lines"),
+    "high": ("high-frequency power (beyond 3/4 of Nyquist), log ratio to real", "log",
+             "the high-frequency power of {a}"),
+    "kid": ("KID x 1000 (classifier features; 0 = as real)", "diff", "KID"),
+    "fd": ("Frechet distance (classifier features)", "diff", "Frechet distance"),
+    "precision": ("precision (share of samples on the real manifold)", "diff", "precision"),
+    "recall": ("recall (share of real images the samples cover)", "diff", "recall"),
+    "nn_median": ("median L1 to nearest training image", "diff", "median L1 to the nearest training image"),
+    "copy_z": ("copying z (Mann-Whitney; < -3 flags copying)", "diff", "copying z"),
+    "diversity": ("diversity (pairwise L1 of samples / of real)", "diff", "diversity"),
 }
 
 
 @dataclass
+class Paired:
+    """b minus a over the seeds both were trained with."""
+    measure: str
+    a: str
+    b: str
+    seeds: list[int]
+    diffs: np.ndarray
+    interval: Interval
+    p: float
+
+    @property
+    def differs(self) -> bool:
+        return self.interval.n > 1 and (self.interval.low > 0 or self.interval.high < 0)
+
+    @property
+    def agree(self) -> int:
+        """Seeds whose difference has the sign of the mean difference."""
+        return int((np.sign(self.diffs) == np.sign(self.interval.mean)).sum())
+
+    def sentence(self) -> str:
+        """Direction, size and agreement in words; "no difference" where the interval covers 0."""
+        label, kind, what = MEASURES[self.measure]
+        a, b, i, n = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.interval.n
+        if kind == "log":
+            size = f"{np.exp(i.mean):.2g}x [{np.exp(i.low):.2g}, {np.exp(i.high):.2g}]" if n > 1 else f"{np.exp(i.mean):.2g}x"
+        else:
+            size = f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if n > 1 else f"{i.mean:+.3g}"
+        if n < 2:
+            return f"{label}: {b} - {a} = {size} on one seed, so no claim."
+        stats = f"{self.agree} of {n} seeds agree, sign-flip p = {self.p:.2g}"
+        if not self.differs:
+            return f"{label}: no difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
+        if kind == "log":
+            return f"{b} has {size} {what.format(a=a)}; {stats}."
+        return f"{label}: {b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
+
+
+def paired(measure: str, a: str, b: str, values_a: dict[int, float], values_b: dict[int, float]) -> Paired | None:
+    """The paired comparison of b against a on the seeds both have (None if none)."""
+    seeds = sorted(s for s in set(values_a) & set(values_b) if np.isfinite(values_a[s]) and np.isfinite(values_b[s]))
+    if not seeds:
+        return None
+    d = np.array([values_b[s] - values_a[s] for s in seeds])
+    return Paired(measure, a, b, seeds, d, interval(d), sign_flip_p(d) if len(d) > 1 else 1.0)
+
+
+@dataclass
 class RunMeasures:
-    """Every measure of one trained generator (one variant, one seed)."""
+    """Every measure of one trained generator (one variant, one seed); NaN where not measured."""
     variant: str
     seed: int
-    checkerboard: float
-    nn_median: float
-    copy_z: float
-    diversity: float
+    values: dict[str, float]
+    spectrum: np.ndarray  # mean power spectrum of its samples
     timeline_steps: np.ndarray
-    timeline_checkerboard: np.ndarray
-    spectrum: np.ndarray
+    timeline_corner: np.ndarray  # log ratio at (pi, pi) over training
+    timeline_kid: np.ndarray  # KID x 1000 of the probe batch over training (NaN without a classifier)
     copy: CopyTest | None
 
 
-def measure(variant: str, seed: int, samples: np.ndarray, train: np.ndarray, index: L1Index,
-            held_out: np.ndarray | None, timeline_steps: np.ndarray, timeline: np.ndarray,
-            real_diversity: float, real_share: float) -> RunMeasures:
+def measure(variant: str, seed: int, samples: np.ndarray, index: L1Index, held_out: np.ndarray | None,
+            real_spectrum: np.ndarray, real_diversity: float, timeline_steps: np.ndarray,
+            timeline_spectra: np.ndarray, quality_values: dict[str, float] | None = None,
+            timeline_kid: np.ndarray | None = None) -> RunMeasures:
     """All measures for one generator's samples (uint8 or [-1, 1]) against its training set."""
     copy = copy_test(samples, index, held_out) if held_out is not None else None
     _, d = nearest_l1(samples, index) if copy is None else (None, copy.generated)
-    return RunMeasures(
-        variant, seed,
-        checkerboard=100.0 * (nyquist_share(samples) - real_share),
-        nn_median=float(np.median(d)),
-        copy_z=copy.z if copy else float("nan"),
-        diversity=mean_pairwise_l1(samples) / real_diversity,
-        timeline_steps=timeline_steps,
-        timeline_checkerboard=np.array([100.0 * (nyquist_share(f) - real_share) for f in timeline]),
-        spectrum=power_spectrum(samples), copy=copy)
+    spectrum = power_spectrum(samples)
+    values = {**log_ratios(spectrum, real_spectrum),
+              "nn_median": float(np.median(d)), "copy_z": copy.z if copy else float("nan"),
+              "diversity": mean_pairwise_l1(samples) / real_diversity,
+              **{k: float("nan") for k in ("kid", "fd", "precision", "recall")}, **(quality_values or {})}
+    corner = np.array([log_ratios(s, real_spectrum)["corner"] for s in timeline_spectra])
+    kid = timeline_kid if timeline_kid is not None else np.full(len(timeline_steps), np.nan)
+    return RunMeasures(variant, seed, values, spectrum, timeline_steps, corner, kid, copy)
 
 
-def summarise(runs: list[RunMeasures]) -> tuple[dict[str, dict[str, Interval]], list[str]]:
-    """Per measure and variant: mean and 95% interval over seeds; and one sentence per measure."""
-    variants = sorted({r.variant for r in runs}, key=["upsample", "transpose"].index)
-    table = {m: {v: interval([getattr(r, m) for r in runs if r.variant == v and np.isfinite(getattr(r, m))] or [np.nan])
-                 for v in variants} for m in MEASURES}
-    sentences = []
-    if len(variants) == 2:
-        a, b = variants
-        for m, (label, higher) in MEASURES.items():
-            if np.isfinite(table[m][a].mean) and np.isfinite(table[m][b].mean):
-                sentences.append(verdict(label, a, table[m][a], b, table[m][b], higher))
-    return table, sentences
+def verdicts(runs: list[RunMeasures], baseline: str = "upsample") -> list[Paired]:
+    """Every other variant against the baseline, per measure, paired by seed."""
+    by_variant: dict[str, dict[int, RunMeasures]] = {}
+    for r in runs:
+        by_variant.setdefault(r.variant, {})[r.seed] = r
+    out = []
+    for variant in by_variant:
+        if variant == baseline or baseline not in by_variant:
+            continue
+        for m in MEASURES:
+            p = paired(m, baseline, variant, {s: r.values[m] for s, r in by_variant[baseline].items()},
+                       {s: r.values[m] for s, r in by_variant[variant].items()})
+            if p is not None:
+                out.append(p)
+    return out
+
+
+def summarise(runs: list[RunMeasures]) -> dict[str, dict[str, Interval]]:
+    """Per measure and variant: mean and 95% interval over seeds (for the tables)."""
+    table: dict[str, dict[str, Interval]] = {}
+    for m in MEASURES:
+        for v in dict.fromkeys(r.variant for r in runs):
+            vals = [r.values[m] for r in runs if r.variant == v and np.isfinite(r.values[m])]
+            if vals:
+                table.setdefault(m, {})[v] = interval(vals)
+    return table

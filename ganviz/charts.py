@@ -1,11 +1,16 @@
 """Plotly figures shared by the dashboard and the exported report."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ganviz.config import VARIANT_LABELS
+
+if TYPE_CHECKING:
+    from ganviz.study import Study
 
 COLORS = {"upsample": "#1f77b4", "transpose": "#d62728"}
 PANELS = (  # (title, [(metric, line style)])
@@ -80,40 +85,76 @@ def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: b
     return fig
 
 
-def spectrum_figure(spectra: dict[str, np.ndarray]) -> go.Figure:
-    """log10 mean power spectra side by side; period-2 frequencies are the corners and edge midpoints."""
-    fig = make_subplots(rows=1, cols=len(spectra), subplot_titles=list(spectra), horizontal_spacing=0.03)
-    for col, s in enumerate(spectra.values(), start=1):
-        fig.add_trace(go.Heatmap(z=np.log10(s + 1e-6), coloraxis="coloraxis",
-                                 hovertemplate="fy %{y}, fx %{x}<br>log10 power %{z:.2f}<extra></extra>",
-                                 x=np.arange(-14, 14), y=np.arange(-14, 14)), row=1, col=col)
+def ratio_map_figure(maps: dict[str, np.ndarray]) -> go.Figure:
+    """Spectrum-ratio maps log10(P_generated / P_real) side by side, on one diverging scale
+    centred on 0 (white: as real; red: more power than real). Frequencies from the centre; the
+    corners are (pi, pi), the checkerboard; the edges are the Nyquist lines."""
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.04)
+    half = next(iter(maps.values())).shape[0] // 2
+    limit = max(float(np.nanmax(np.abs(m))) for m in maps.values()) or 1.0
+    for col, m in enumerate(maps.values(), start=1):
+        fig.add_trace(go.Heatmap(z=m, coloraxis="coloraxis", x=np.arange(-half, half), y=np.arange(-half, half),
+                                 hovertemplate="fy %{y}, fx %{x}<br>log10 ratio %{z:.2f}<extra></extra>"),
+                      row=1, col=col)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
-    fig.update_layout(height=330, coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10"}},
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      coloraxis={"colorscale": "RdBu_r", "cmid": 0, "cmin": -limit, "cmax": limit,
+                                 "colorbar": {"title": "log10<br>gen/real"}})
     return fig
 
 
 def profile_figure(profiles: dict[str, np.ndarray]) -> go.Figure:
+    """Radial power of each variant's samples over that of real images (1 = as real)."""
     fig = go.Figure()
     for name, p in profiles.items():
-        variant = name.split()[0]
-        fig.add_trace(go.Scatter(x=np.arange(len(p)), y=p, name=name, mode="lines",
-                                 line={"color": COLORS.get(variant, "#444"), "dash": "solid" if variant in COLORS else "dot"}))
-    fig.update_layout(height=300, yaxis_type="log", xaxis_title="spatial frequency (FFT bins from the centre; 14 = period 2)",
-                      yaxis_title="mean power", margin={"l": 40, "r": 10, "t": 20, "b": 40})
+        fig.add_trace(go.Scatter(x=np.arange(1, len(p)), y=p[1:], name=name, mode="lines+markers",
+                                 line={"color": COLORS.get(name.split()[0], "#444")}, marker={"size": 4}))
+    fig.add_hline(y=1, line_dash="dot", line_color="#888", annotation_text="real")
+    fig.update_layout(height=300, yaxis_type="log", yaxis_title="power, generated / real",
+                      xaxis_title="spatial frequency (FFT bins from the centre; 14 = period 2)",
+                      margin={"l": 40, "r": 10, "t": 20, "b": 40})
     return fig
 
 
-def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str) -> go.Figure:
+def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, log: bool = False,
+                    reference: float | None = None) -> go.Figure:
     """One line per run: (label 'variant seed', steps, values)."""
     fig = go.Figure()
     for label, steps, values in series:
-        variant = label.split()[0]
         fig.add_trace(go.Scatter(x=np.maximum(steps, 1), y=values, name=label, mode="lines+markers",
-                                 line={"color": COLORS.get(variant)}, marker={"size": 4}))
-    fig.update_layout(height=300, xaxis_type="log", xaxis_title="step (probe batch; step 0 drawn at 1)",
-                      yaxis_title=title, margin={"l": 40, "r": 10, "t": 20, "b": 40})
+                                 line={"color": COLORS.get(label.split()[0])}, marker={"size": 4}))
+    if reference is not None:
+        fig.add_hline(y=reference, line_dash="dot", line_color="#888", annotation_text="real")
+    fig.update_layout(height=300, xaxis_type="log", xaxis_title="step (step 0 drawn at 1)", yaxis_title=title,
+                      yaxis_type="log" if log else "linear", margin={"l": 40, "r": 10, "t": 20, "b": 40})
     return fig
+
+
+def study_figures(study: "Study") -> dict[str, go.Figure]:
+    """The analysis charts, shared by the dashboard and the report."""
+    from ganviz.spectrum import radial_profile, ratio_map
+    by_variant: dict[str, list] = {}
+    for r in study.runs:
+        by_variant.setdefault(r.variant, []).append(r)
+    mean_spectra = {v: np.mean([r.spectrum for r in rs], axis=0) for v, rs in by_variant.items()}
+    real_profile = radial_profile(study.real_spectrum)
+    figures = {
+        "ratio_maps": ratio_map_figure({f"{VARIANT_LABELS.get(v, v)} ({len(by_variant[v])} seeds)":
+                                        ratio_map(s, study.real_spectrum) for v, s in mean_spectra.items()}),
+        "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, s in mean_spectra.items()}),
+        "corner_over_training": timeline_figure(
+            [(f"{r.variant} seed {r.seed}", r.timeline_steps, np.exp(r.timeline_corner)) for r in study.runs],
+            "power at (pi, pi), generated / real", log=True, reference=1.0),
+    }
+    if any(np.isfinite(r.timeline_kid).any() for r in study.runs):
+        figures["kid_over_training"] = timeline_figure(
+            [(f"{r.variant} seed {r.seed}", r.timeline_steps, r.timeline_kid) for r in study.runs],
+            "KID x 1000 of the 16-image probe batch", reference=0.0)
+    if study.has_held_out:
+        dist = {"held-out real": study.runs[0].copy.held_out}
+        dist.update({f"{v} seed {rs[0].seed}": rs[0].copy.generated for v, rs in by_variant.items()})
+        figures["copying"] = copy_figure(dist)
+    return figures
 
 
 def copy_figure(distances: dict[str, np.ndarray]) -> go.Figure:

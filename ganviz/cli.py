@@ -196,6 +196,16 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         print(f"{out}: {time.time() - t0:.0f} s", flush=True)
 
 
+def cmd_classifier(args: argparse.Namespace) -> None:
+    import_tensorflow(args.verbose)
+    from ganviz.classifier import train_classifier
+    for name in args.names:
+        t0 = time.time()
+        meta = train_classifier(name, Path(args.out), epochs=args.epochs)
+        print(f"{Path(args.out) / name}: held-out accuracy {meta['accuracy']:.4f} on {meta['held_out_images']:,} "
+              f"images ({time.time() - t0:.0f} s)", flush=True)
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from ganviz import data
     from ganviz.compare import compare
@@ -215,13 +225,15 @@ def cmd_report(args: argparse.Namespace) -> None:
     except data.DataError as exc:
         print(f"note: no nearest-neighbour panels or study ({exc})", file=sys.stderr)
         train = None
+    first.sort(key=lambda b: VARIANTS.index(b.variant))
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
     study = run_study(chosen) if train is not None else None
     skipped = sorted({b.config.dataset for b in bundles} - {spec})
     notes = [f"data set {spec}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
     notes += [f"left out (other data sets): {', '.join(skipped)}"] if skipped else []
     Path(args.out).write_text(build_report(f"ganviz: {spec}", comp, {b.variant: b.history for b in first},
-                                           train, notes, study=study))
+                                           train, notes, study=study,
+                                           timelines={b.variant: (b.timeline_steps, b.timeline) for b in first}))
     print(args.out)
 
 
@@ -313,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="retrain runs that are already there")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)
+
+    c = sub.add_parser("classifier", parents=[loud],
+                       help="train the small classifiers whose features KID, FD and precision/recall use")
+    c.add_argument("names", nargs="*", default=["doodles", "fashion-mnist"], metavar="NAME",
+                   help="doodles and/or fashion-mnist (default: both)")
+    c.add_argument("--out", default="pretrained/classifiers")
+    c.add_argument("--epochs", type=_positive, default=3)
+    c.set_defaults(func=cmd_classifier)
 
     rp = sub.add_parser("report", help="write a self-contained HTML report: samples, curves, analysis over seeds")
     rp.add_argument("paths", nargs="+", help="bundle folders, or folders holding bundles (e.g. pretrained)")

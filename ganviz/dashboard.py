@@ -111,6 +111,16 @@ class ViewState:
                 "smooth": f"{self.smooth:g}"}
 
 
+COMPARE_STEPS = (50, 200)  # early steps offered beside the final generator: where checkerboards are plain
+
+
+def compare_steps(timeline_steps: np.ndarray) -> list[int]:
+    """The recorded steps nearest COMPARE_STEPS, then -1 for the final generator."""
+    steps = np.asarray(timeline_steps)[:-1]
+    chosen = sorted({int(steps[np.abs(steps - s).argmin()]) for s in COMPARE_STEPS if len(steps)} - {0})
+    return [*chosen, -1]
+
+
 def yield_cpu_to_pages() -> None:
     """Lower the CPU priority (nice) of the calling thread and TensorFlow's worker threads, so
     that while trainings fill every core, page interactions still get the CPU at once.

@@ -126,6 +126,17 @@ def read_idx(raw: bytes, source: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols).copy()
 
 
+def read_idx_labels(raw: bytes, source: str) -> np.ndarray:
+    """Decode an IDX1 (MNIST-format) label file held in memory: uint8 (N,)."""
+    raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    if len(raw) < 8 or struct.unpack(">I", raw[:4])[0] != 0x00000801:
+        raise DataError(f"{source}: not an IDX label file")
+    n = struct.unpack(">I", raw[4:8])[0]
+    if len(raw) != 8 + n:
+        raise DataError(f"{source}: holds {len(raw) - 8} labels, header promises {n}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=8).copy()
+
+
 def _is_idx(path: Path) -> bool:
     return "idx" in path.name or "ubyte" in path.name
 

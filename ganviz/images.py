@@ -34,3 +34,11 @@ def png_bytes(image: np.ndarray) -> bytes:
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
     with open(path, "wb") as fh:
         fh.write(png_bytes(image))
+
+
+def interleave(samples: np.ndarray, nearest: np.ndarray, cols: int) -> np.ndarray:
+    """A row of samples, then the row of their nearest training images, and so on: the
+    book's side-by-side judgement of copying, laid out for `grid(..., cols=cols)`."""
+    rows, side = len(samples) // cols, samples.shape[1]
+    return np.stack([samples.reshape(rows, cols, side, side), nearest.reshape(rows, cols, side, side)],
+                    axis=1).reshape(-1, side, side)

@@ -9,11 +9,13 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.graph_objects as go
 
-from ganviz.charts import distance_histogram, loss_figure
+from ganviz.charts import distance_histogram, loss_figure, study_figures
 from ganviz.compare import Comparison
-from ganviz.config import VARIANT_LABELS
+from ganviz.config import VARIANT_LABELS, VARIANTS
 from ganviz.images import grid, png_bytes
-from ganviz.study import Study, study_figures, study_table
+from ganviz.study import Study, study_table
+
+STEPS_SHOWN = (50, 200)  # early probe frames shown beside the last: where checkerboards are plain
 
 
 def _img(image: np.ndarray, alt: str) -> str:
@@ -26,29 +28,57 @@ def _figures(figs: list[go.Figure]) -> list[str]:
     return [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
 
 
-def _study_html(study: Study, charts: list[str]) -> str:
+def _study_html(study: Study, charts: dict[str, str]) -> str:
     rows = study_table(study)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
     sentences = "".join(f"<li>{html.escape(s)}</li>" for s in study.sentences)
-    return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2><ul>{sentences}</ul>"
-            f"<table><tr>{head}</tr>{body}</table>"
-            "<p>Means over seeds with 95% Student-t intervals. Checkerboard: share of power at period 2 "
-            "(Durall et al., CVPR 2020); copying: Meehan et al., AISTATS 2020.</p>" + "".join(charts))
+    seeds = sorted({r.seed for r in study.runs})
+    titles = {"ratio_maps": "Where the power moved: log10(generated / real) per frequency",
+              "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",
+              "kid_over_training": "KID over training", "copying": "Copying"}
+    return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2>"
+            f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
+            "against UpSampling2D + Conv2D: mean with its 95% t-interval and an exact sign-flip p-value. "
+            f"Quality measures: {html.escape(study.classifier or 'no classifier for this data set')}.</p>"
+            f"<ul>{sentences}</ul>"
+            + "".join(f"<h3>{titles[k]}</h3>{c}" for k, c in charts.items())
+            + f"<h3>Every measure</h3><table><tr>{head}</tr>{body}</table>"
+            "<p>Artifacts: Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020. "
+            "KID: Binkowski et al., ICLR 2018; precision/recall: Kynkaanniemi et al., NeurIPS 2019; "
+            "copying: Meehan et al., AISTATS 2020.</p>")
+
+
+def _ordered(d: dict) -> dict:
+    return {v: d[v] for v in sorted(d, key=lambda v: VARIANTS.index(v) if v in VARIANTS else len(VARIANTS))}
+
+
+def _timeline_html(timelines: dict[str, tuple[np.ndarray, np.ndarray]], cols: int) -> str:
+    """The probe batch of each variant at a few steps, early ones first."""
+    out = []
+    for variant, (steps, frames) in _ordered(timelines).items():
+        chosen = sorted({int(steps[np.abs(steps - s).argmin()]) for s in STEPS_SHOWN} | {int(steps[-1])})
+        cells = "".join(f"<figure>{_img(grid(frames[list(steps).index(s)], cols=cols, scale=2), f'{variant} step {s}')}"
+                        f"<figcaption>step {s}</figcaption></figure>" for s in chosen)
+        out.append(f'<div class="col"><h3>{html.escape(VARIANT_LABELS.get(variant, variant))}</h3>'
+                   f'<div class="row">{cells}</div></div>')
+    return f'<div class="row">{"".join(out)}</div>'
 
 
 def build_report(title: str, comparison: Comparison, histories: dict[str, dict[str, np.ndarray]],
                  train_images: np.ndarray | None, notes: list[str] | None = None, cols: int = 8,
-                 study: Study | None = None) -> str:
+                 study: Study | None = None,
+                 timelines: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> str:
     """The samples, loss curves and nearest-neighbour panels of one comparison (and, given a
-    study, the analysis over seeds), as HTML."""
+    study, the analysis over seeds; given timelines, the probe batch over training), as HTML.
+    Columns are in the page's order: the book's upsample first."""
     figs = [loss_figure(histories, smoothing=0.6)]
     if comparison.distances:
         figs.append(distance_histogram(comparison.distances))
-    study_figs = list(study_figures(study).values()) if study else []
-    charts = _figures(figs + study_figs)
+    study_figs = study_figures(study) if study else {}
+    charts = _figures(figs + list(study_figs.values()))
     columns = []
-    for variant, samples in comparison.samples.items():
+    for variant, samples in _ordered(comparison.samples).items():
         parts = [f"<h3>{html.escape(VARIANT_LABELS.get(variant, variant))} <small>({variant})</small></h3>",
                  _img(grid(samples, cols=cols, scale=3), f"{variant} samples")]
         if variant in comparison.nearest and train_images is not None:
@@ -63,12 +93,14 @@ def build_report(title: str, comparison: Comparison, histories: dict[str, dict[s
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
 .row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}
+img{{max-width:100%;height:auto}}figure{{margin:0}}figcaption{{color:#555;font-size:90%}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p>ganviz report, {stamp}. Samples use the same latent vectors z (seed {comparison.seed}) in every column.</p>
 <ul>{note_html}</ul>
+{_study_html(study, dict(zip(study_figs, charts[len(figs):]))) if study else ""}
 <h2>Samples and nearest training images</h2><div class="row">{"".join(columns)}</div>
+{"<h2>The probe batch over training</h2>" + _timeline_html(timelines, cols) if timelines else ""}
 <h2>Loss curves</h2>{charts[0]}
 {"<h2>Nearest-neighbour distances</h2>" + charts[1] if comparison.distances else ""}
-{_study_html(study, charts[len(figs):]) if study else ""}
 </body></html>"""

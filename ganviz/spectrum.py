@@ -30,6 +30,15 @@ def power_spectrum(images: np.ndarray) -> np.ndarray:
     return np.fft.fftshift((np.abs(np.fft.fft2(x)) ** 2).mean(axis=0))
 
 
+REAL_REFERENCE = 1024  # training images whose mean spectrum stands for "real"
+
+
+def real_spectrum(images: np.ndarray) -> np.ndarray:
+    """The mean power spectrum of a fixed random subset of training images."""
+    pick = np.random.default_rng(0).choice(len(images), min(len(images), REAL_REFERENCE), replace=False)
+    return power_spectrum(np.asarray(images)[np.sort(pick)])
+
+
 def _radius(shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     yy, xx = np.indices(shape)

@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz import analysis, data
+from ganviz import analysis, data, quality
 from ganviz.bundle import Bundle
 from ganviz.config import VARIANTS
 from ganviz.compare import generate
 from ganviz.doodles import make_doodles
-from ganviz.errors import DataError
+from ganviz.errors import BundleError, DataError
 from ganviz.inference import NumpyGenerator
 from ganviz.neighbours import L1Index
 from ganviz.noise import latent_batch
+from ganviz.spectrum import REAL_REFERENCE, power_spectrum, real_spectrum
 
-N_SAMPLES = 256
+N_SAMPLES = 256  # samples per generator; measured against REAL_REFERENCE training images
 
 
 def held_out(spec: str, n: int) -> np.ndarray | None:
@@ -35,59 +36,66 @@ class Study:
     dataset: str
     runs: list[analysis.RunMeasures]
     table: dict[str, dict[str, analysis.Interval]]
-    sentences: list[str]
+    verdicts: list[analysis.Paired]
     real_spectrum: np.ndarray
     has_held_out: bool
+    classifier: str  # which classifier's features the quality measures use, and its accuracy; "" if none
+
+    @property
+    def sentences(self) -> list[str]:
+        return [v.sentence() for v in self.verdicts]
 
 
 def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None) -> Study:
-    """Measure every bundle (all trained on one data set) and summarise over seeds."""
+    """Measure every bundle (all trained on one data set) and compare the variants paired by seed."""
     specs = {b.config.dataset for b in bundles}
     if len(specs) != 1:
         raise DataError(f"a study compares runs on one data set, got {sorted(specs)}")
     spec = specs.pop()
     train = data.load(spec).images
     index = L1Index.build(train)
-    reference = train[np.random.default_rng(0).choice(len(train), min(len(train), 1024), replace=False)]
-    real_share, real_div = analysis.nyquist_share(reference), analysis.mean_pairwise_l1(reference)
+    reference = train[np.random.default_rng(0).choice(len(train), min(len(train), REAL_REFERENCE), replace=False)]
+    real, real_div = real_spectrum(train), analysis.mean_pairwise_l1(reference)
     extra = held_out(spec, n)
+    clf = _classifier(spec)
+    real_features = clf.features(reference) if clf else None
     runs = []
     for b in sorted(bundles, key=lambda b: (VARIANTS.index(b.variant), b.config.seed)):
         gen = (generators or {}).get(str(b.path)) or NumpyGenerator.from_bundle(b)
         samples = generate(gen, latent_batch(0, n, b.config.z_dim))
-        runs.append(analysis.measure(b.variant, b.config.seed, samples, train, index, extra,
-                                     b.timeline_steps, b.timeline, real_div, real_share))
-    table, sentences = analysis.summarise(runs)
-    return Study(spec, runs, table, sentences, analysis.power_spectrum(reference), extra is not None)
+        q = quality.quality(real_features, clf.features(samples)) if clf else None
+        kid_over_training = np.array([1000 * quality.mmd2(clf.features(f), real_features) for f in b.timeline]) \
+            if clf else None
+        # bundles since format 2 hold the spectrum of a 256-z measure batch per frame; older
+        # ones only their 16 probe images, a noisier estimate
+        spectra = b.spectra if b.spectra is not None else np.stack([power_spectrum(f) for f in b.timeline])
+        runs.append(analysis.measure(b.variant, b.config.seed, samples, index, extra, real, real_div,
+                                     b.timeline_steps, spectra, q, kid_over_training))
+    classifier = f"{clf.name} classifier, held-out accuracy {clf.accuracy:.3f}" if clf else ""
+    return Study(spec, runs, analysis.summarise(runs), analysis.verdicts(runs), real, extra is not None,
+                 classifier)
 
 
-def study_figures(study: Study) -> dict[str, "go.Figure"]:
-    """The analysis charts, shared by the dashboard and the report."""
-    from ganviz import charts
-    by_variant: dict[str, list[analysis.RunMeasures]] = {}
-    for r in study.runs:
-        by_variant.setdefault(r.variant, []).append(r)
-    spectra = {"real": study.real_spectrum}
-    spectra.update({f"{v} (mean of {len(rs)} seeds)": np.mean([r.spectrum for r in rs], axis=0)
-                    for v, rs in by_variant.items()})
-    figures = {
-        "spectra": charts.spectrum_figure(spectra),
-        "profiles": charts.profile_figure({k: analysis.radial_profile(s) for k, s in spectra.items()}),
-        "checkerboard_over_training": charts.timeline_figure(
-            [(f"{r.variant} seed {r.seed}", r.timeline_steps, r.timeline_checkerboard) for r in study.runs],
-            "checkerboard score (probe batch)"),
-    }
-    if study.has_held_out:
-        dist = {"held-out real": study.runs[0].copy.held_out}
-        dist.update({f"{v} seed {rs[0].seed}": rs[0].copy.generated for v, rs in by_variant.items()})
-        figures["copying"] = charts.copy_figure(dist)
-    return figures
+def _classifier(spec: str) -> quality.Classifier | None:
+    name = quality.classifier_name(spec)
+    try:
+        return quality.Classifier.load(name) if name else None
+    except BundleError:
+        return None  # not shipped: the quality measures are left out, the rest stands
 
 
 def study_table(study: Study) -> list[dict[str, str]]:
-    """Rows for a table: one per measure, a column per variant with mean [95% interval]."""
-    return [{"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
-            for m, per in study.table.items()]
+    """Rows for a table: one per measure, a column per variant with its mean [95% interval]
+    over seeds, and the paired difference against the baseline."""
+    rows = []
+    diffs = {(p.measure, p.b): p for p in study.verdicts}
+    for m, per in study.table.items():
+        row = {"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
+        for (measure, b), p in diffs.items():
+            if measure == m:
+                row[f"{b} - {p.a}, paired (95%)"] = f"{p.interval} p={p.p:.2g}"
+        rows.append(row)
+    return rows
 
 
 CURVES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
@@ -98,8 +106,8 @@ def _per_seed(bundles: list[Bundle]) -> dict[tuple[str, str], dict[int, float]]:
     """(variant, measure) -> {seed: value}: the final-sample measures and windowed curve means."""
     values: dict[tuple[str, str], dict[int, float]] = {}
     for r in run_study(bundles).runs:
-        for m, (label, _) in analysis.MEASURES.items():
-            values.setdefault((r.variant, label), {})[r.seed] = getattr(r, m)
+        for m, (label, _, _) in analysis.MEASURES.items():
+            values.setdefault((r.variant, label), {})[r.seed] = r.values[m]
     for b in bundles:
         for metric in CURVES:
             for lo, hi in WINDOWS:
@@ -112,17 +120,16 @@ def _per_seed(bundles: list[Bundle]) -> dict[tuple[str, str], dict[int, float]]:
 def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str]) -> list[dict[str, str]]:
     """Two training recipes run with the same seeds: per variant and measure, each recipe's mean
     over seeds and the paired difference (same seed, same data order and init) with its 95%
-    interval. 'differs' only where that interval excludes zero (n/a with one seed)."""
+    interval and sign-flip p. 'differs' only where that interval excludes zero (n/a with one seed)."""
     va, vb = _per_seed(a), _per_seed(b)
     rows = []
     for key, by_seed in va.items():
-        seeds = sorted(set(by_seed) & set(vb.get(key, {})))
-        if not seeds:
+        p = analysis.paired(key[1], names[0], names[1], by_seed, vb.get(key, {}))
+        if p is None:
             continue
-        diff = analysis.interval([vb[key][s] - by_seed[s] for s in seeds])
         rows.append({"variant": key[0], "measure": key[1],
-                     names[0]: f"{np.mean([by_seed[s] for s in seeds]):.3g}",
-                     names[1]: f"{np.mean([vb[key][s] for s in seeds]):.3g}",
-                     f"{names[1]} - {names[0]} (95%, {len(seeds)} seeds)": str(diff),
-                     "differs": "n/a" if diff.n < 2 else "yes" if diff.low > 0 or diff.high < 0 else "no"})
+                     names[0]: f"{np.mean([by_seed[s] for s in p.seeds]):.3g}",
+                     names[1]: f"{np.mean([vb[key][s] for s in p.seeds]):.3g}",
+                     f"{names[1]} - {names[0]} (95%, {len(p.seeds)} seeds)": str(p.interval),
+                     "differs": "n/a" if p.interval.n < 2 else "yes" if p.differs else "no"})
     return sorted(rows, key=lambda r: VARIANTS.index(r["variant"]))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ganviz import analysis
+from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 
 
 def _smooth(n, seed=0):
@@ -10,20 +11,31 @@ def _smooth(n, seed=0):
     return np.stack([np.sin(2 * np.pi * (rng.uniform(0.5, 2) * xx + rng.uniform() * yy)) for _ in range(n)]) * 0.8
 
 
-def test_checkerboard_score_sees_a_planted_period_2_pattern():
-    real, other = _smooth(64, 0), _smooth(64, 1)
+def test_the_artifact_measures_see_a_planted_period_2_pattern_where_it_lives():
+    real, other = power_spectrum(_smooth(64, 0)), power_spectrum(_smooth(64, 1))
     checker = (np.indices((28, 28)).sum(axis=0) % 2) * 2 - 1
-    planted = np.clip(_smooth(64, 2) + 0.3 * checker, -1, 1)
-    assert abs(analysis.checkerboard_score(other, real)) < 0.5
-    assert analysis.checkerboard_score(planted, real) > 10
-    stripes = np.clip(_smooth(64, 3) + 0.3 * ((np.arange(28) % 2) * 2 - 1)[None, None, :], -1, 1)
-    assert analysis.checkerboard_score(stripes, real) > 10  # period 2 in x alone counts too
+    planted = power_spectrum(np.clip(_smooth(64, 2) + 0.3 * checker, -1, 1))
+    stripes = power_spectrum(np.clip(_smooth(64, 3) + 0.3 * ((np.arange(28) % 2) * 2 - 1)[None, None, :], -1, 1))
+    same = log_ratios(other, real)
+    assert all(abs(v) < 1.0 for v in same.values())  # another draw of the same kind: near the real level
+    assert log_ratios(planted, real)["corner"] > np.log(100)  # a checkerboard: (pi, pi), by orders of magnitude
+    assert log_ratios(stripes, real)["lines"] > np.log(100)  # period 2 in x alone: the Nyquist line
+    assert log_ratios(stripes, real)["corner"] < log_ratios(stripes, real)["lines"]
+    ratio = ratio_map(planted, real)
+    assert np.isnan(ratio[14, 14]) and np.nanargmax(ratio) == 0  # the (pi, pi) bin is the hottest
+
+
+def test_region_masks_are_where_the_nyquist_frequencies_sit():
+    masks = region_masks((28, 28))
+    assert masks["corner"].sum() == 1 and masks["corner"][0, 0]
+    assert masks["lines"].sum() == 2 * 28 - 2 and not (masks["lines"] & masks["corner"]).any()
+    assert masks["high"][0, 0] and not masks["high"][14, 14] and masks["high"][14, 0]
 
 
 def test_radial_profile_and_spectrum_shapes():
-    s = analysis.power_spectrum(_smooth(8))
+    s = power_spectrum(_smooth(8))
     assert s.shape == (28, 28) and (s >= 0).all()
-    p = analysis.radial_profile(s)
+    p = radial_profile(s)
     assert p[0] == pytest.approx(s[14, 14]) and len(p) == 21  # radii 0 .. round(14 * sqrt(2))
 
 
@@ -75,13 +87,27 @@ def test_intervals_shrink_as_seeds_are_added():
     assert (one.low, one.high, one.n) == (2.0, 2.0, 1)
 
 
-def test_verdicts():
-    a, b = analysis.interval([1.0, 1.1, 0.9]), analysis.interval([3.0, 3.1, 2.9])
-    assert "beyond the spread" in analysis.verdict("checkerboard", "transpose", b, "upsample", a, "paints more")
-    assert "transpose paints more" in analysis.verdict("checkerboard", "transpose", b, "upsample", a, "paints more")
-    c = analysis.interval([1.0, 2.0, 3.0])
-    assert "no difference" in analysis.verdict("x", "a", a, "b", c, "is higher")
-    assert "one seed" in analysis.verdict("x", "a", analysis.interval([1.0]), "b", c, "is higher")
+def test_sign_flip_p_is_exact():
+    assert analysis.sign_flip_p([1.0, 2.0, 3.0, 4.0]) == 2 / 16  # all agree: only the two extreme patterns
+    assert analysis.sign_flip_p([1.0, -1.0, 1.0, -1.0]) == 1.0
+    assert analysis.sign_flip_p([0.7, 0.7, 2.0, 2.2, 0.1]) == 2 / 32
+
+
+def test_paired_verdicts_say_direction_size_and_agreement():
+    up = {s: v for s, v in enumerate([0.0, 0.1, -0.1, 0.05, 0.0])}
+    tr = {s: v for s, v in enumerate([1.2, 1.0, 1.3, 1.1, 1.25])}
+    p = analysis.paired("corner", "upsample", "transpose", up, tr)
+    assert p.differs and p.agree == 5 and p.p == 2 / 32
+    text = p.sentence()
+    assert text.startswith("Conv2DTranspose has 3.") and "5 of 5 seeds agree" in text and "(pi, pi)" in text
+    noise = analysis.paired("kid", "upsample", "transpose", up, {s: v + (0.1 if s % 2 else -0.1) for s, v in up.items()})
+    assert not noise.differs and "no difference beyond the spread over 5 paired seeds" in noise.sentence()
+    one = analysis.paired("kid", "upsample", "transpose", {0: 1.0}, {0: 2.0, 1: 3.0})
+    assert one.seeds == [0] and "one seed, so no claim" in one.sentence()
+    # pairing is what makes it powerful: a shared per-seed offset cancels in the difference
+    offset = {s: 10.0 * s for s in range(5)}
+    shifted = analysis.paired("fd", "upsample", "transpose", offset, {s: v + 0.5 for s, v in offset.items()})
+    assert shifted.differs and shifted.interval.low == pytest.approx(0.5)
 
 
 def test_mann_whitney_direction():
@@ -105,14 +131,18 @@ def _tiny_runs(root, steps: int = 2, **changes) -> list:
 
 
 def test_study_over_seeds(tmp_path):
-    from ganviz.study import run_study
+    from ganviz.study import run_study, study_table
     bundles = _tiny_runs(tmp_path)
     study = run_study(bundles, n=32)
-    assert study.has_held_out and len(study.runs) == 4
-    assert set(study.table) == {"checkerboard", "nn_median", "copy_z", "diversity"}
-    assert study.table["checkerboard"]["transpose"].n == 2
-    assert len(study.sentences) == 4 and all(s.endswith(".") for s in study.sentences)
-    assert study.runs[0].timeline_checkerboard.shape == study.runs[0].timeline_steps.shape
+    assert study.has_held_out and len(study.runs) == 4 and study.classifier.startswith("doodles classifier")
+    assert set(study.table) == set(analysis.MEASURES)
+    assert study.table["corner"]["transpose"].n == 2
+    assert {p.measure for p in study.verdicts} == set(analysis.MEASURES)
+    assert all(p.seeds == [0, 1] and p.b == "transpose" for p in study.verdicts)
+    assert len(study.sentences) == len(analysis.MEASURES) and all(s.endswith(".") for s in study.sentences)
+    r = study.runs[0]
+    assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
+    assert len(study_table(study)) == len(analysis.MEASURES)
 
 
 def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
@@ -121,7 +151,7 @@ def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     book = _tiny_runs(tmp_path / "book", steps=4)
     fused = _tiny_runs(tmp_path / "fused", steps=4, fused_step=True)
     same = study.compare_recipes(book, book, ("a", "b"))
-    assert len(same) == 2 * (4 + 4 * 2)  # per variant: 4 sample measures, 4 curves x 2 windows
+    assert len(same) == 2 * (len(analysis.MEASURES) + 4 * 2)  # per variant: sample measures, 4 curves x 2 windows
     assert all(r["differs"] == "no" and r["b - a (95%, 2 seeds)"].startswith("0 ") for r in same)
     rows = study.compare_recipes(book, fused, ("book", "fused"))
     g_loss = next(r for r in rows if r["variant"] == "transpose" and r["measure"] == "mean g_loss, steps 3-4")
