@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data, explain
-from ganviz.analysis import slerp
+from ganviz.analysis import MEASURES, slerp
 from ganviz.bundle import Bundle, load_bundle
 from ganviz.charts import distance_histogram, heatmap, loss_figure, ratio_map_figure, study_figures
 from ganviz.compare import Comparison, compare, generate
@@ -213,7 +213,9 @@ def show_probe_at(step: int) -> None:
 def look_closer(images: dict[str, np.ndarray], what: str) -> None:
     """One image of each generator, large, with its own spectrum-ratio map against real images."""
     real = cached_real_spectrum(config.dataset)
-    with st.expander(f"Look closer: one {what} large, with where its power sits"):
+    if not st.toggle(f"Look closer: one {what} large, with where its power sits", key=f"closer-on-{what}"):
+        return
+    with st.container(border=True):
         i = st.number_input("Image #", 1, len(next(iter(images.values()))), 1, key=f"closer-{what}") - 1
         if real is None:
             st.info("The training images are unavailable, so there is no real spectrum to compare with.")
@@ -371,8 +373,8 @@ def show_analysis() -> None:
                 "discriminator per seed): mean with its 95% t-interval, and an exact sign-flip p-value. "
                 f"{N_SAMPLES} samples per generator. Quality measures on "
                 f"{study.classifier or 'no classifier (none is shipped for this data set)'}.")
-    for sentence in study.sentences:
-        st.markdown(f"- {sentence}")
+    st.markdown("\n".join(f"- **{MEASURES[v.measure][0].split(',')[0].split(' (')[0]}**: {v.sentence(named=False)}"
+                           for v in study.verdicts))
     figs = study_figures(study)
     st.markdown("**Where the power moved**: log10(P_generated / P_real) per spatial frequency, each spectrum "
                 "normalised by its non-DC power. White is as real; red is more power than real images have. The "

@@ -146,22 +146,26 @@ class Paired:
         """Seeds whose difference has the sign of the mean difference."""
         return int((np.sign(self.diffs) == np.sign(self.interval.mean)).sum())
 
-    def sentence(self) -> str:
-        """Direction, size and agreement in words; "no difference" where the interval covers 0."""
+    def sentence(self, named: bool = True) -> str:
+        """Direction, size and agreement in words; "no difference" where the interval covers 0.
+        `named=False` leaves out the measure's name, for a page that shows it beside the sentence."""
         label, kind, what = MEASURES[self.measure]
+        label = label if named else ""
         a, b, i, n = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.interval.n
         if kind == "log":
             size = f"{np.exp(i.mean):.2g}x [{np.exp(i.low):.2g}, {np.exp(i.high):.2g}]" if n > 1 else f"{np.exp(i.mean):.2g}x"
         else:
             size = f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if n > 1 else f"{i.mean:+.3g}"
+        lead = f"{label}: " if label else ""
         if n < 2:
-            return f"{label}: {b} - {a} = {size} on one seed, so no claim."
+            return f"{lead}{b} - {a} = {size} on one seed, so no claim."
         stats = f"{self.agree} of {n} seeds agree, sign-flip p = {self.p:.2g}"
         if not self.differs:
-            return f"{label}: no difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
+            text = f"no difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
+            return lead + text if lead else text[0].upper() + text[1:]
         if kind == "log":
             return f"{b} has {size} {what.format(a=a)}; {stats}."
-        return f"{label}: {b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
+        return f"{lead}{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
 
 
 def paired(measure: str, a: str, b: str, values_a: dict[int, float], values_b: dict[int, float]) -> Paired | None:

@@ -45,32 +45,71 @@ def save(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path)
 
 
-def results_tables(bundles: list[Bundle]) -> str:
-    """Markdown tables over seeds, per data set: final losses, speed, and the study's measures."""
+def _diverging(values: np.ndarray, limit: float) -> np.ndarray:
+    """Blue (below 0) - white - red (above 0) RGB for values in [-limit, limit]; NaN is grey."""
+    t = np.clip(np.nan_to_num(values / limit), -1, 1)[..., None]
+    white, red, blue = np.array([255, 255, 255]), np.array([178, 24, 43]), np.array([33, 102, 172])
+    rgb = np.where(t > 0, white + t * (red - white), white - t * (blue - white))
+    return np.where(np.isnan(values)[..., None], 160, rgb).astype(np.uint8)
+
+
+def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
+    """Spectrum-ratio maps log10(P_generated / P_real) side by side on one diverging scale
+    (the docs' version of the Analysis chart; corners = (pi, pi), edges = the Nyquist lines)."""
+    limit = max(float(np.nanmax(np.abs(m))) for m in maps.values()) or 1.0
+    tiles = []
+    for name, m in maps.items():
+        pic = np.repeat(np.repeat(_diverging(m, limit), scale, axis=0), scale, axis=1)
+        canvas = Image.new("RGB", (pic.shape[1] + 12, pic.shape[0] + 18), (255, 255, 255))
+        canvas.paste(Image.fromarray(pic), (0, 18))
+        ImageDraw.Draw(canvas).text((4, 3), name, fill=(0, 0, 0))
+        tiles.append(np.asarray(canvas))
+    sheet = np.concatenate(tiles, axis=1)
+    canvas = Image.new("RGB", (sheet.shape[1], sheet.shape[0] + 18), (255, 255, 255))
+    canvas.paste(Image.fromarray(sheet), (0, 0))
+    legend = f"log10(generated / real) from -{limit:.2g} (blue) through 0 (white) to {limit:.2g} (red)"
+    ImageDraw.Draw(canvas).text((4, sheet.shape[0] + 3), legend, fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
+    """Markdown tables over seeds, per data set: final losses, speed, the study's measures with
+    their paired differences and verdicts; with `out`, also each data set's spectrum-ratio sheet."""
     from ganviz import analysis
+    from ganviz.spectrum import ratio_map
     from ganviz.study import run_study, study_table
     lines = []
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
         seeds = sorted({b.config.seed for b in group})
         lines += [f"### {spec} ({len(group)} generators, seeds {seeds})", "",
-                  "| measure | " + " | ".join(VARIANT_LABELS[v] for v in ("upsample", "transpose")) + " |",
-                  "|---|---|---|"]
+                  "| measure | " + " | ".join(VARIANT_LABELS[v] for v in ("upsample", "transpose"))
+                  + " | transpose - upsample, paired (95%), sign-flip p |",
+                  "|---|---|---|---|"]
         rows = {"final D loss (mean of last 100 steps)": lambda b: float(b.history["d_loss"][-100:].mean()),
                 "final G loss (mean of last 100 steps)": lambda b: float(b.history["g_loss"][-100:].mean()),
                 "final D accuracy on fakes (last 100 steps)": lambda b: float(b.history["d_acc_fake"][-100:].mean()),
                 "training speed, steps/s (both variants in lockstep)": lambda b: float(b.meta["steps_per_s"])}
         for label, f in rows.items():
             cells = [str(analysis.interval([f(b) for b in group if b.variant == v])) for v in ("upsample", "transpose")]
-            lines.append(f"| {label} | {' | '.join(cells)} |")
+            lines.append(f"| {label} | {' | '.join(cells)} | |")
         try:
             study = run_study(group)
         except ValueError as exc:  # training images not installed here
             lines += ["", f"(analysis left out: {exc})", ""]
             continue
         for row in study_table(study):
-            lines.append(f"| {row['measure']} | {row.get('upsample', '')} | {row.get('transpose', '')} |")
-        lines += [""] + [f"- {s}" for s in study.sentences] + [""]
+            lines.append(f"| {row['measure']} | {row.get('upsample', '')} | {row.get('transpose', '')} | "
+                         f"{row.get('transpose - upsample, paired (95%)', '')} |")
+        lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
+        lines += [f"- {s}" for s in study.sentences] + [""]
+        if out is not None:
+            spectra = {v: np.mean([r.spectrum for r in study.runs if r.variant == v], axis=0)
+                       for v in dict.fromkeys(r.variant for r in study.runs)}
+            name = f"spectrum-ratio-{spec.replace(':', '-')}.png"
+            save(ratio_sheet({f"{VARIANT_LABELS[v]} / real": ratio_map(s, study.real_spectrum)
+                              for v, s in spectra.items()}), out / name)
+            lines += [f"![Spectrum-ratio maps, {spec}]({name})", ""]
     return "\n".join(lines)
 
 
@@ -89,5 +128,5 @@ def write_all(out: Path, pretrained: Path) -> list[Path]:
     if everything:
         written.append(out / "results-tables.md")
         written[-1].write_text("<!-- written by `python -m ganviz figures`; do not edit -->\n\n"
-                               + results_tables(everything) + "\n")
+                               + results_tables(everything, out) + "\n")
     return written

@@ -49,13 +49,24 @@ def _ok(at):
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_compare_shows_both_generators_and_nearest_images(app):
+def test_compare_shows_both_generators_and_nearest_images(app, pretrained):
     app.run()
     _ok(app)
     assert [h.value for h in app.subheader] == ["UpSampling2D + Conv2D", "Conv2DTranspose"]
     assert len(_images(app)) == 2 and len(app.get("plotly_chart")) == 1
     assert "mean |a - b|" in app.markdown[0].value and "60 training images" in app.markdown[0].value
     assert app.query_params["view"] == "Compare"
+    from ganviz.bundle import load_bundle
+    from ganviz.dashboard import compare_steps
+    early = compare_steps(load_bundle(pretrained / "doodles-camel-s0" / "upsample").timeline_steps)[0]
+    assert app.segmented_control(key="w_cstep").value == -1  # the final generators first
+    app.segmented_control(key="w_cstep").set_value(early).run()  # an early step: the probe batch as recorded
+    _ok(app)
+    assert f"probe batch of z at step {early}" in app.markdown[0].value and len(_images(app)) == 2
+    assert app.query_params["step"] == str(early)
+    app.toggle[0].set_value(True).run()  # look closer: both images large, with their own ratio maps
+    _ok(app)
+    assert len(_images(app)) == 4 and len(app.get("plotly_chart")) == 1
 
 
 def test_seed_changes_the_samples(app):
@@ -77,8 +88,11 @@ def test_every_section_renders(app):
         _ok(app)
         assert app.query_params["view"] == view
         if view == "Analysis":
-            assert "one seed each, so no claim" in " ".join(m.value for m in app.markdown)
-            assert len(app.get("plotly_chart")) == 4 and len(_images(app)) == 2  # charts; interpolation rows
+            text = " ".join(m.value for m in app.markdown)
+            assert "on one seed, so no claim" in text and "**checkerboard frequency**" not in text
+            assert text.count("on one seed, so no claim") == 10  # one line per measure, paired by seed
+            # ratio maps, the checkerboard and KID over training, radial power, copying; interpolation rows
+            assert len(app.get("plotly_chart")) == 5 and len(_images(app)) == 2
 
 
 def test_training_replay_and_smoothing(app):

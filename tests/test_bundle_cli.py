@@ -160,3 +160,17 @@ def test_cli_help_on_every_command():
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 0
+
+
+def test_a_bundle_with_nan_weights_is_refused_in_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    import h5py
+    target = tmp_path / "diverged"
+    shutil.copytree(trained[1] / "upsample", target)
+    with h5py.File(target / "generator.weights.h5", "r+") as f:
+        f["generator_dense/kernel"][...] = np.nan
+    assert main(["sample", str(target), "--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "NaN or infinite" in err and "generator_dense/kernel" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
