@@ -35,6 +35,7 @@ ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
+HIST_SEED = 0  # the histogram's z: fixed, so it is computed once per run and shared by every viewer
 LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
 PRECISION_HELP = ("float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, "
                   "batch-norm statistics, dropout masks, losses and optimiser in float32: 2.4-3x faster on "
@@ -193,9 +194,9 @@ def show_compare() -> None:
                       hide_index=True)
     look_closer({v: comp.samples[v] for v in comp.samples}, "sample")
     if images is not None:
-        many = cached_compare(bundle_key, config.dataset, state.seed, N_HIST)
-        st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator.** Near zero would mean "
-                    "the generator copies training images.")
+        many = cached_compare(bundle_key, config.dataset, HIST_SEED, N_HIST)  # describes the generator: once per run
+        st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator** (a fixed batch of z, the "
+                    "same for every viewer). Near zero would mean the generator copies training images.")
         st.plotly_chart(distance_histogram(many.distances), width="stretch")
 
 

@@ -258,6 +258,25 @@ def bench_neighbours(images: np.ndarray, spec: str, n_queries: int) -> dict:
     return result
 
 
+def bench_viewer(n: int) -> dict[str, float]:
+    """Images/s of the dashboard's NumPy forward pass per variant (the pretrained seed-0 camels;
+    a fresh generator of the book's shapes where those are missing)."""
+    from ganviz.bundle import load_bundle
+    from ganviz.compare import generate
+    from ganviz.inference import NumpyGenerator
+    from ganviz.noise import latent_batch
+    out = {}
+    for variant in VARIANTS:
+        path = ROOT / "pretrained" / "doodles-camel-s0" / variant
+        gen = NumpyGenerator.from_bundle(load_bundle(path))
+        z = latent_batch(0, n, gen.config.z_dim)
+        generate(gen, z[:2])  # first call outside the timing
+        t0 = time.perf_counter()
+        generate(gen, z)
+        out[variant] = n / (time.perf_counter() - t0)
+    return out
+
+
 def _cpu_name() -> str:
     try:
         return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
@@ -286,6 +305,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "matmul_peak_gflop_per_s": max(peaks_before[tf.float32], peak(tf.float32)),
         "bf16_matmul_peak_gflop_per_s": max(peaks_before[tf.bfloat16], peak(tf.bfloat16)),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
+        "viewer_images_per_s": bench_viewer(8 if quick else 256),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
                                       for v in VARIANTS},
     }
@@ -322,6 +342,8 @@ def table(result: dict) -> str:
     sc = nn["scale"]
     lines.append(f"  scale: {sc['n_references']:,} references, index {sc['index_mb']:.0f} MB built in "
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
+    lines += ["", "dashboard viewer (NumPy forward pass), images/s: " + ", ".join(
+        f"{v} {ips:.0f}" for v, ips in result["viewer_images_per_s"].items())]
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
         total = sum(kinds.values())

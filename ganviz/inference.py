@@ -12,6 +12,7 @@ import numpy as np
 
 from ganviz.bundle import DISCRIMINATOR, Bundle, read_weights
 from ganviz.config import GANConfig
+from ganviz.operators import phase_kernel, phase_taps, transpose_taps
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
 
@@ -51,29 +52,49 @@ def check_weights(bundle: Bundle) -> None:
         read_weights(bundle.path / DISCRIMINATOR, discriminator_shapes(bundle.config))
 
 
+CHUNK_IMAGES = 8  # images whose patch matrix is built at once: ~40 MB for the book's widest layer
+
+
+def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Conv2D(padding='valid', stride 1) as one matrix product per chunk of images (im2col):
+    x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O) -> (N, H, W, O)."""
+    n, hp, wp, c = x.shape
+    k, o = kernel.shape[0], kernel.shape[3]
+    h, w = hp - k + 1, wp - k + 1
+    flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
+    out = np.empty((n, h, w, o), np.float32)
+    for s in range(0, n, CHUNK_IMAGES):
+        windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
+        patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
+        out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
+    return out
+
+
 def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='same', stride 1): x (N, H, W, C), kernel (k, k, C, O) -> (N, H, W, O)."""
-    n, h, w, _ = x.shape
     k = kernel.shape[0]
-    pad = np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0)))
-    out = np.zeros((n, h, w, kernel.shape[3]), np.float32)
-    for u in range(k):  # one matrix product per kernel tap: no k*k-times larger im2col copy
-        for v in range(k):
-            out += pad[:, u:u + h, v:v + w] @ kernel[u, v]
-    return out
+    return conv_valid(np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0))), kernel)
+
+
+def phase_conv(x: np.ndarray, kernel: np.ndarray, taps: tuple[np.ndarray, int, int]) -> np.ndarray:
+    """A doubling operator computed as one convolution of the input per output phase
+    (ganviz/operators.py), then depth-to-space: x (N, H, W, C) -> (N, fH, fW, O)."""
+    table, lo, hi = taps
+    f, o = table.shape[0], kernel.shape[3]
+    y = conv_valid(np.pad(x, ((0, 0), (-lo, hi), (-lo, hi), (0, 0))), phase_kernel(kernel, table))
+    n, h, w, _ = y.shape
+    return y.reshape(n, h, w, f, f, o).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, o)
+
+
+def upsample_conv_same(x: np.ndarray, kernel: np.ndarray, factor: int) -> np.ndarray:
+    """UpSampling2D(factor) then Conv2D(padding='same'), without building the upsampled map."""
+    return phase_conv(x, kernel, phase_taps(kernel.shape[0], factor))
 
 
 def conv_transpose_same(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
     """Conv2DTranspose(padding='same'): each input pixel adds its kernel footprint every
     `stride` pixels of the output. kernel (k, k, O, C) as Keras stores it -> (N, sH, sW, O)."""
-    n, h, w, _ = x.shape
-    k = kernel.shape[0]
-    full = np.zeros((n, (h - 1) * stride + k, (w - 1) * stride + k, kernel.shape[2]), np.float32)
-    for u in range(k):
-        for v in range(k):
-            full[:, u:u + (h - 1) * stride + 1:stride, v:v + (w - 1) * stride + 1:stride] += x @ kernel[u, v].T
-    before = max(k - stride, 0) // 2  # TensorFlow's 'same' padding puts the odd pixel after
-    return full[:, before:before + h * stride, before:before + w * stride]
+    return phase_conv(x, kernel.transpose(0, 1, 3, 2), transpose_taps(kernel.shape[0], stride))
 
 
 class NumpyGenerator:
@@ -102,7 +123,7 @@ class NumpyGenerator:
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
         if self.variant == "transpose":
             return conv_transpose_same(x, kernel, factor)
-        return conv_same(np.repeat(np.repeat(x, factor, axis=1), factor, axis=2), kernel)
+        return upsample_conv_same(x, kernel, factor)
 
     def constant_response(self, i: int = 0, size: int = 7) -> np.ndarray:
         """What the learned kernels of layer i paint from a flat input: mean over output channels

@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 from ganviz.config import GANConfig
+from ganviz.operators import phase_taps
 
 
 def _init(config: GANConfig) -> keras.initializers.Initializer:
@@ -40,22 +41,6 @@ def build_discriminator(config: GANConfig) -> keras.Model:
     out = layers.Dense(1, activation="sigmoid", kernel_initializer=_init(config),
                        name="discriminator_output", dtype="float32")(x)
     return keras.Model(inputs, out, name="discriminator")
-
-
-def phase_taps(kernel: int, factor: int) -> tuple[np.ndarray, int, int]:
-    """Which kernel taps of a conv after nearest upsampling land on which input pixel.
-
-    Output pixel f*i + a of UpSampling2D(f) -> Conv2D(k, same) reads input pixels
-    i + (a + u - k//2) // f for taps u = 0..k-1. Returns A with A[a, p, u] = 1 when tap u
-    of phase a reads input offset lo + p, and the offset range (lo, hi).
-    """
-    offsets = [[(a + u - kernel // 2) // factor for u in range(kernel)] for a in range(factor)]
-    lo, hi = min(map(min, offsets)), max(map(max, offsets))
-    taps = np.zeros((factor, hi - lo + 1, kernel), np.float32)
-    for a, row in enumerate(offsets):
-        for u, off in enumerate(row):
-            taps[a, off - lo, u] = 1.0
-    return taps, lo, hi
 
 
 class UpsampleConv2D(layers.Conv2D):

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from ganviz.config import GANConfig, fast_precision
-from ganviz.models import FusedBatchNormalization, build_discriminator, build_generator, phase_taps
+from ganviz.models import FusedBatchNormalization, build_discriminator, build_generator
+from ganviz.operators import phase_taps
 
 
 def test_defaults_are_the_books_values():
