@@ -153,12 +153,12 @@ class Paired:
         label = label if named else ""
         a, b, i, n = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.interval.n
         if kind == "log":
-            size = f"{np.exp(i.mean):.2g}x [{np.exp(i.low):.2g}, {np.exp(i.high):.2g}]" if n > 1 else f"{np.exp(i.mean):.2g}x"
+            size = f"{_times(i.mean)} [{_times(i.low)}, {_times(i.high)}]" if n > 1 else _times(i.mean)
         else:
             size = f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if n > 1 else f"{i.mean:+.3g}"
         lead = f"{label}: " if label else ""
         if n < 2:
-            return f"{lead}{b} - {a} = {size} on one seed, so no claim."
+            return f"{lead}{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
         stats = f"{self.agree} of {n} seeds agree, sign-flip p = {self.p:.2g}"
         if not self.differs:
             text = f"no difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
@@ -166,6 +166,12 @@ class Paired:
         if kind == "log":
             return f"{b} has {size} {what.format(a=a)}; {stats}."
         return f"{lead}{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
+
+
+def _times(log_ratio: float) -> str:
+    """A log ratio as 'N x', with two significant digits and no exponent notation."""
+    r = float(np.exp(log_ratio))
+    return f"{r:.2g}x" if r < 100 else f"{r:.0f}x"
 
 
 def paired(measure: str, a: str, b: str, values_a: dict[int, float], values_b: dict[int, float]) -> Paired | None:

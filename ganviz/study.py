@@ -93,7 +93,7 @@ def study_table(study: Study) -> list[dict[str, str]]:
         row = {"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
         for (measure, b), p in diffs.items():
             if measure == m:
-                row[f"{b} - {p.a}, paired (95%)"] = f"{p.interval} p={p.p:.2g}"
+                row[f"{b} - {p.a}, paired (95%)"] = f"{p.interval} p={p.p:.2g}" if p.interval.n > 1 else str(p.interval)
         rows.append(row)
     return rows
 
