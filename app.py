@@ -11,25 +11,38 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ganviz import data, explain
-from ganviz.analysis import MEASURES, slerp
-from ganviz.bundle import Bundle, load_bundle
-from ganviz.charts import distance_histogram, heatmap, loss_figure, ratio_map_figure, study_figures
-from ganviz.compare import Comparison, compare, generate
+from ganviz import data
 from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
-from ganviz.dashboard import (VIEWS, TrainingJob, ViewState, bundle_zip, compare_steps, find_runs, import_bundle_zip,
-                              job_of, keep_keras_state_across_reruns, resumable_runs, save_uploads, session_key,
-                              set_job)
+from ganviz.dashboard import (
+    VIEWS,
+    TrainingJob,
+    ViewState,
+    bundle_zip,
+    compare_steps,
+    find_runs,
+    import_bundle_zip,
+    job_of,
+    keep_keras_state_across_reruns,
+    resumable_runs,
+    save_uploads,
+    session_key,
+    set_job,
+)
 from ganviz.data import to_uint8
+from ganviz.data.files import ACCEPTED
 from ganviz.errors import DataError, UserError
-from ganviz.files import ACCEPTED
-from ganviz.images import grid, interleave
-from ganviz.inference import NumpyGenerator
-from ganviz.neighbours import L1Index
+from ganviz.measures.analysis import MEASURES, slerp
+from ganviz.measures.study import N_SAMPLES, Study, run_study, study_table
 from ganviz.noise import latent_batch
-from ganviz.report import build_report
+from ganviz.present import explain
+from ganviz.present.charts import distance_histogram, heatmap, loss_figure, ratio_map_figure, study_figures
+from ganviz.present.images import grid, interleave
+from ganviz.present.report import build_report
 from ganviz.spectrum import power_spectrum, ratio_map, real_spectrum
-from ganviz.study import N_SAMPLES, Study, run_study, study_table
+from ganviz.store.bundle import Bundle, load_bundle
+from ganviz.view.compare import Comparison, compare, generate
+from ganviz.view.inference import NumpyGenerator
+from ganviz.view.neighbours import L1Index
 
 ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))

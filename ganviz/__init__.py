@@ -4,6 +4,6 @@ Data flow: data -> models -> training -> bundle -> analysis -> dashboard / CLI /
 """
 __version__ = "0.1.0"
 
-from ganviz.neighbours import nearest_l1  # the one public search, importable without TensorFlow
+from ganviz.view.neighbours import nearest_l1  # the one public search, importable without TensorFlow
 
 __all__ = ["nearest_l1", "__version__"]

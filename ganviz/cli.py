@@ -126,7 +126,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Check the data (and the checkpoint) first, in NumPy, so bad input is refused before the
     seconds-long TensorFlow import; then train through the one run orchestrator."""
     from ganviz import data
-    from ganviz.bundle import CHECKPOINT, RUN_FILE, load_checkpoint, load_run_file, save_run_file, state_fingerprint
+    from ganviz.store.bundle import (
+        CHECKPOINT,
+        RUN_FILE,
+        load_checkpoint,
+        load_run_file,
+        save_run_file,
+        state_fingerprint,
+    )
     progress = None if args.quiet else _print_download
     invert = INVERT[args.invert]
     if args.resume:
@@ -149,8 +156,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if _writes_files(args.strategy):
         save_run_file(out, config, variants, dataset.fingerprint)
     import_tensorflow(args.verbose)
-    from ganviz import run
-    from ganviz.distribute import make_strategy
+    from ganviz.gan import run
+    from ganviz.gan.distribute import make_strategy
     strategy = make_strategy(args.strategy, args.cpu_devices)
     hook = None if args.quiet else _print_progress
     trainer = (run.restore(config, variants, state, dataset.images, hook, strategy) if state is not None
@@ -160,11 +167,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from ganviz.bundle import load_bundle
-    from ganviz.compare import generate
     from ganviz.data import to_uint8
-    from ganviz.images import grid, save_png
     from ganviz.noise import latent_batch
+    from ganviz.present.images import grid, save_png
+    from ganviz.store.bundle import load_bundle
+    from ganviz.view.compare import generate
 
     bundle = load_bundle(args.bundle)
     z = latent_batch(args.seed, args.n, bundle.config.z_dim)
@@ -176,10 +183,10 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     """Train every pretrained run that is missing (all with --force), then make its bundles
     slim: the discriminator and the checkpoint only serve further training, and dropping them
     keeps pretrained/ small enough to ship."""
-    from ganviz.bundle import CHECKPOINT, DISCRIMINATOR
     from ganviz import data
+    from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR
     import_tensorflow(args.verbose)
-    from ganviz import run
+    from ganviz.gan import run
     config = GANConfig()
     for spec, seed in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
@@ -198,7 +205,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_classifier(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
-    from ganviz.classifier import train_classifier
+    from ganviz.gan.classifier import train_classifier
     for name in args.names:
         t0 = time.time()
         meta = train_classifier(name, Path(args.out), epochs=args.epochs)
@@ -208,11 +215,11 @@ def cmd_classifier(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     from ganviz import data
-    from ganviz.compare import compare
     from ganviz.errors import BundleError
-    from ganviz.inference import NumpyGenerator
-    from ganviz.report import build_report
-    from ganviz.study import run_study
+    from ganviz.measures.study import run_study
+    from ganviz.present.report import build_report
+    from ganviz.view.compare import compare
+    from ganviz.view.inference import NumpyGenerator
 
     bundles = _bundles_under(args.paths)
     spec = args.dataset or bundles[0].config.dataset
@@ -239,8 +246,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def _bundles_under(roots: list[str], spec: str | None = None) -> list:
     """Every bundle under the given folders (or the bundles themselves), optionally of one data set."""
-    from ganviz.bundle import find_bundles, load_bundle
     from ganviz.errors import BundleError
+    from ganviz.store.bundle import find_bundles, load_bundle
     paths = []
     for arg in map(Path, roots):
         found = [arg] if (arg / "config.json").is_file() else find_bundles(arg)
@@ -253,7 +260,7 @@ def _bundles_under(roots: list[str], spec: str | None = None) -> list:
 
 def cmd_recipes(args: argparse.Namespace) -> None:
     from ganviz.errors import BundleError
-    from ganviz.study import compare_recipes
+    from ganviz.measures.study import compare_recipes
     a, b = _bundles_under([args.a], args.dataset), _bundles_under([args.b], args.dataset)
     if not a or not b:
         raise BundleError(f"no bundles trained on {args.dataset!r} under {args.a if not a else args.b}")
@@ -264,15 +271,24 @@ def cmd_recipes(args: argparse.Namespace) -> None:
     print(f"\n{sum(r['differs'] == 'yes' for r in rows)} of {len(rows)} measures differ beyond the 95% interval")
 
 
+def _tools() -> None:
+    """tools/ (benchmark, docs pictures) sits beside the package, not in it: find it from here."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+
+
 def cmd_figures(args: argparse.Namespace) -> None:
-    from ganviz.figures import write_all
+    _tools()
+    from tools.figures import write_all
     for path in write_all(Path(args.out), Path(args.pretrained)):
         print(path)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
-    from ganviz.bench import main as bench_main
+    _tools()
+    from tools.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser)
 
 

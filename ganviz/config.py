@@ -12,13 +12,18 @@ from typing import Any
 
 VARIANTS = ("upsample", "transpose")
 PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
-STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/distribute.py)
+STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
 # what the training loop records per step, per variant
 METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
 # A run's checkpoint (on disk) and the trainer's snapshot for divergence (in memory) are taken
 # every CHECKPOINT_EVERY steps; on disk also after CHECKPOINT_SECONDS, so a kill loses at most that.
 CHECKPOINT_EVERY = 50
 CHECKPOINT_SECONDS = 60.0
+# The small classifier behind the quality measures (ganviz/gan/classifier.py trains it,
+# ganviz/measures/quality.py runs it in NumPy): (name, in, out) 3x3 convolutions, each followed
+# by 2x2 max pooling, then a feature layer of CLASSIFIER_FEATURES units.
+CLASSIFIER_LAYERS = (("classifier_conv_0", 1, 32), ("classifier_conv_1", 32, 64))
+CLASSIFIER_KERNEL, CLASSIFIER_FEATURES = 3, 128
 VARIANT_LABELS = {
     "upsample": "UpSampling2D + Conv2D",
     "transpose": "Conv2DTranspose",

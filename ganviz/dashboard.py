@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ganviz.bundle import CHECKPOINT, DISCRIMINATOR, FILES, checkpoint_progress, find_bundles, load_bundle
 from ganviz.config import VARIANTS, GANConfig
+from ganviz.data.files import IMAGE_SUFFIXES, images_from_bytes
 from ganviz.errors import BundleError, DataError, UserError
-from ganviz.files import IMAGE_SUFFIXES, images_from_bytes
-from ganviz.inference import check_weights
+from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR, FILES, checkpoint_progress, find_bundles, load_bundle
+from ganviz.view.inference import check_weights
 
 if TYPE_CHECKING:  # the page imports TensorFlow only when it trains
-    from ganviz.training import Trainer
+    from ganviz.gan.training import Trainer
 
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
 MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on the whole server
@@ -136,7 +136,7 @@ def yield_cpu_to_pages() -> None:
 
 @dataclass
 class TrainingJob:
-    """A run of the one orchestrator (`ganviz.run`) in a background thread; the page polls it,
+    """A run of the one orchestrator (`ganviz.gan.run`) in a background thread; the page polls it,
     never blocks on it.
 
     The page calls `touch()` whenever it polls; when no page has polled for ORPHAN_AFTER_S
@@ -154,13 +154,13 @@ class TrainingJob:
     @classmethod
     def start(cls, config: GANConfig, variants: tuple[str, ...], out_dir: Path, images: np.ndarray) -> "TrainingJob":
         """Train a new run in the background."""
-        from ganviz import run
+        from ganviz.gan import run
         return cls(out_dir)._launch(lambda hook: run.start(config, variants, images, out_dir, hook))
 
     @classmethod
     def resume(cls, out_dir: Path) -> "TrainingJob":
         """Continue a stopped or interrupted run from its checkpoint, exactly where it was."""
-        from ganviz import run
+        from ganviz.gan import run
         return cls(out_dir)._launch(lambda hook: run.resume(out_dir, on_step=hook))
 
     def _launch(self, make: Callable[[Callable], Trainer]) -> "TrainingJob":
@@ -196,7 +196,7 @@ class TrainingJob:
             time.sleep(0.5)
 
     def _run(self) -> None:
-        from ganviz import run
+        from ganviz.gan import run
         try:
             self.saved = run.train(self.trainer, self.out_dir)
         except Exception as exc:  # divergence or anything else: say it on the page, keep what was trained

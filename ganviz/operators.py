@@ -1,5 +1,5 @@
 """The arithmetic of the two ways to double a feature map, shared by the Keras layer that
-trains fast (ganviz/models.py) and the NumPy viewer (ganviz/inference.py).
+trains fast (ganviz/gan/models.py) and the NumPy viewer (ganviz/view/inference.py).
 
 Both operators are, output phase by output phase, small convolutions of the *input*: output
 pixel f*i + a reads input pixels i + p for a few offsets p, each through one kernel tap. The tap

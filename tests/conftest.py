@@ -1,7 +1,10 @@
 """Shared fixtures: tiny configs and data so the whole suite runs in minutes on 2 cores."""
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tools/ (the browser harness, the benchmark) beside the package
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from ganviz.config import GANConfig
 
 @pytest.fixture(scope="session")
 def tiny_images() -> np.ndarray:
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     return make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
 
 

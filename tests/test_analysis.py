@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganviz import analysis
+from ganviz.measures import analysis
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 
 
@@ -51,9 +51,9 @@ def test_slerp_endpoints_and_norm():
 
 def test_interpolation_endpoints_equal_the_generators_output():
     from ganviz.config import GANConfig
-    from ganviz.compare import generate
-    from ganviz.models import build_generator
+    from ganviz.gan.models import build_generator
     from ganviz.noise import latent_batch
+    from ganviz.view.compare import generate
     g = build_generator(GANConfig(), "transpose")
     z0, z1 = latent_batch(1, 1, 100)[0], latent_batch(2, 1, 100)[0]
     row = generate(g, analysis.slerp(z0, z1, 5))
@@ -62,7 +62,7 @@ def test_interpolation_endpoints_equal_the_generators_output():
 
 
 def test_copy_test_flags_samples_that_are_training_images():
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     train = make_doodles(400, "camel", seed=0).reshape(-1, 28, 28)
     held = make_doodles(60, "camel", seed=1).reshape(-1, 28, 28)
     copied = analysis.copy_test(train[:60], train, held)
@@ -72,7 +72,7 @@ def test_copy_test_flags_samples_that_are_training_images():
 
 
 def test_diversity_drops_under_mode_collapse():
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     varied = make_doodles(50, "camel", seed=0).reshape(-1, 28, 28)
     collapsed = np.repeat(varied[:2], 25, axis=0)
     assert analysis.mean_pairwise_l1(collapsed) < 0.6 * analysis.mean_pairwise_l1(varied)
@@ -117,10 +117,10 @@ def test_mann_whitney_direction():
 
 def _tiny_runs(root, steps: int = 2, **changes) -> list:
     """Both variants, seeds 0 and 1, a few steps on 64 doodles."""
-    from ganviz.bundle import load_bundle, save_bundles
     from ganviz.config import GANConfig
     from ganviz.data import load
-    from ganviz.training import Trainer
+    from ganviz.gan.training import Trainer
+    from ganviz.store.bundle import load_bundle, save_bundles
     ds = load("doodles:camel:64")
     bundles = []
     for seed in (0, 1):
@@ -131,7 +131,7 @@ def _tiny_runs(root, steps: int = 2, **changes) -> list:
 
 
 def test_study_over_seeds(tmp_path):
-    from ganviz.study import run_study, study_table
+    from ganviz.measures.study import run_study, study_table
     bundles = _tiny_runs(tmp_path)
     study = run_study(bundles, n=32)
     assert study.has_held_out and len(study.runs) == 4 and study.classifier.startswith("doodles classifier")
@@ -146,7 +146,7 @@ def test_study_over_seeds(tmp_path):
 
 
 def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
-    from ganviz import study
+    from ganviz.measures import study
     monkeypatch.setattr(study, "WINDOWS", ((1, 2), (3, 4)))
     book = _tiny_runs(tmp_path / "book", steps=4)
     fused = _tiny_runs(tmp_path / "fused", steps=4, fused_step=True)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ganviz.bundle import save_bundles
 from ganviz.config import GANConfig
 from ganviz.dashboard import TrainingJob, job_of, session_key
 from ganviz.data import fingerprint
-from ganviz.training import Trainer
+from ganviz.gan.training import Trainer
+from ganviz.store.bundle import save_bundles
 
 APP = str(Path(__file__).parents[1] / "app.py")
 
@@ -56,8 +56,8 @@ def test_compare_shows_both_generators_and_nearest_images(app, pretrained):
     assert len(_images(app)) == 2 and len(app.get("plotly_chart")) == 1
     assert "mean |a - b|" in app.markdown[0].value and "60 training images" in app.markdown[0].value
     assert app.query_params["view"] == "Compare"
-    from ganviz.bundle import load_bundle
     from ganviz.dashboard import compare_steps
+    from ganviz.store.bundle import load_bundle
     early = compare_steps(load_bundle(pretrained / "doodles-camel-s0" / "upsample").timeline_steps)[0]
     assert app.segmented_control(key="w_cstep").value == -1  # the final generators first
     app.segmented_control(key="w_cstep").set_value(early).run()  # an early step: the probe batch as recorded

@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from ganviz.browser import IMAGES, chromium_browser, chromium_page, dashboard, peak_rss_mb, wait_for_images
+from tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, peak_rss_mb, wait_for_images
 
 ROOT = Path(__file__).parents[1]
 

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganviz.bundle import BundleError, find_bundles, load_bundle, save_bundles
 from ganviz.cli import main
 from ganviz.data import fingerprint
-from ganviz.training import Trainer
+from ganviz.gan.training import Trainer
+from ganviz.store.bundle import BundleError, find_bundles, load_bundle, save_bundles
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     from ganviz.config import GANConfig
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
     trainer = Trainer(GANConfig(steps=3, batch_size=8, probe_size=4), images).run()
     out = tmp_path_factory.mktemp("runs")
@@ -39,8 +39,8 @@ def test_mixed_bfloat16_bundle_round_trip(tmp_path):
     """A bfloat16 run's bundle records its precision, reloads into bfloat16 models, and the
     float32 NumPy viewer draws the same images to bfloat16 precision."""
     from ganviz.config import GANConfig
-    from ganviz.doodles import make_doodles
-    from ganviz.inference import NumpyGenerator
+    from ganviz.data.doodles import make_doodles
+    from ganviz.view.inference import NumpyGenerator
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
     config = GANConfig(steps=2, batch_size=8, probe_size=4, precision="mixed_bfloat16")
     save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path)

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from ganviz.config import GANConfig, fast_precision
-from ganviz.models import FusedBatchNormalization, build_discriminator, build_generator
+from ganviz.gan.models import FusedBatchNormalization, build_discriminator, build_generator
 from ganviz.operators import phase_taps
 
 

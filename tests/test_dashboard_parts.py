@@ -6,19 +6,19 @@ import zipfile
 import numpy as np
 import pytest
 
-from ganviz import explain
-from ganviz.bundle import BundleError, find_bundles, load_bundle, save_bundles
-from ganviz.charts import smooth
-from ganviz.compare import compare
 from ganviz.config import GANConfig
 from ganviz.dashboard import VIEWS, ViewState, bundle_zip, find_runs, import_bundle_zip
-from ganviz.report import build_report
-from ganviz.training import Trainer
+from ganviz.gan.training import Trainer
+from ganviz.present import explain
+from ganviz.present.charts import smooth
+from ganviz.present.report import build_report
+from ganviz.store.bundle import BundleError, find_bundles, load_bundle, save_bundles
+from ganviz.view.compare import compare
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     images = make_doodles(48, "camel", seed=4).reshape(-1, 28, 28)
     trainer = Trainer(GANConfig(steps=2, batch_size=8, probe_size=4), images).run()
     root = tmp_path_factory.mktemp("pre")
@@ -124,10 +124,11 @@ def test_smoothing():
 
 
 def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
+    from test_files import STROKE, _npy, _png
+
     from ganviz import data
     from ganviz.dashboard import save_uploads
     from ganviz.errors import DataError
-    from test_files import STROKE, _npy, _png
 
     spec = save_uploads([("camels.npy", _npy(np.tile(STROKE, (4, 1, 1))))], tmp_path)
     assert data.load(spec).images.shape == (4, 28, 28)
@@ -151,7 +152,7 @@ def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, mo
     monkeypatch.setattr(dashboard, "ORPHAN_AFTER_S", 1.5)
     monkeypatch.setattr(dashboard, "MAX_TRAININGS", 1)
     monkeypatch.setattr(dashboard, "_slots", __import__("threading").BoundedSemaphore(1))
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     images = make_doodles(32, "camel", seed=1).reshape(-1, 28, 28)
     cfg = GANConfig(steps=10_000, batch_size=8)
     job = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "a", images)
@@ -180,9 +181,10 @@ def _wait(job, until, timeout: float = 60) -> None:
 
 
 def test_a_stopped_dashboard_run_is_offered_and_resumes_exactly(tmp_path, monkeypatch):
-    from ganviz import dashboard, data, run
+    from ganviz import dashboard, data
     from ganviz.errors import DataError
-    from ganviz.training import Trainer
+    from ganviz.gan import run
+    from ganviz.gan.training import Trainer
     monkeypatch.setattr(run, "CHECKPOINT_EVERY", 2)
     cfg = GANConfig(dataset="doodles:camel:40", steps=8, batch_size=8)
     root = tmp_path / "runs"
@@ -236,8 +238,9 @@ def test_a_reloaded_page_finds_its_session_and_its_training():
 def test_a_diverged_dashboard_run_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from ganviz import dashboard, data, run
-    from ganviz.bundle import checkpoint_progress, load_checkpoint
+    from ganviz import dashboard, data
+    from ganviz.gan import run
+    from ganviz.store.bundle import checkpoint_progress, load_checkpoint
     monkeypatch.setattr(run, "CHECKPOINT_EVERY", 2)
     on_step = dashboard.TrainingJob._on_step
 

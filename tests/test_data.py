@@ -6,7 +6,7 @@ import pytest
 
 from ganviz import data
 from ganviz.data import DataError
-from ganviz.doodles import CLASSES, make_doodles
+from ganviz.data.doodles import CLASSES, make_doodles
 
 
 def test_doodles_look_like_quickdraw_bitmaps():

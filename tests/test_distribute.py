@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganviz.browser import free_port
-from ganviz.bundle import load_bundle
 from ganviz.config import METRICS, VARIANTS
 from ganviz.noise import latent_batch
+from ganviz.store.bundle import load_bundle
+from tools.browser import free_port
 
 ROOT = Path(__file__).parents[1]
 RUN = ["--dataset", "doodles:camel:40", "--steps", "3", "--batch", "8", "--dropout", "0"]

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ganviz import data
+from ganviz.data.files import MAX_IMAGE_PIXELS, fix_polarity, images_from_bytes
 from ganviz.errors import DataError
-from ganviz.files import MAX_IMAGE_PIXELS, fix_polarity, images_from_bytes
 
 
 def _npy(arr, allow_pickle=False) -> bytes:

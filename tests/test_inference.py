@@ -2,16 +2,16 @@
 import numpy as np
 import pytest
 
-from ganviz.bundle import load_bundle, save_bundles
 from ganviz.config import GANConfig
-from ganviz.inference import NumpyGenerator, conv_transpose_same, weight_shapes
+from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
-from ganviz.training import Trainer
+from ganviz.store.bundle import load_bundle, save_bundles
+from ganviz.view.inference import NumpyGenerator, conv_transpose_same, weight_shapes
 
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    from ganviz.doodles import make_doodles
+    from ganviz.data.doodles import make_doodles
     images = make_doodles(48, "camel", seed=2).reshape(-1, 28, 28)
     trainer = Trainer(GANConfig(steps=3, batch_size=8), images).run()  # BN statistics have moved
     return save_bundles(trainer, tmp_path_factory.mktemp("b"))
@@ -28,7 +28,7 @@ def test_numpy_generator_matches_keras(bundles, which):
 
 
 def test_weight_shapes_match_the_keras_model():
-    from ganviz.models import build_generator
+    from ganviz.gan.models import build_generator
     c = GANConfig()
     for variant in ("upsample", "transpose"):
         model = build_generator(c, variant)

@@ -3,8 +3,8 @@ import pytest
 
 from ganviz import nearest_l1
 from ganviz.data import to_model_scale
-from ganviz.doodles import make_doodles
-from ganviz.neighbours import nearest_l1_numpy
+from ganviz.data.doodles import make_doodles
+from ganviz.view.neighbours import nearest_l1_numpy
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_out_of_range_queries_are_still_exact(refs):
 
 
 def test_a_prepared_index_gives_the_same_answer(refs):
-    from ganviz.neighbours import L1Index
+    from ganviz.view.neighbours import L1Index
     q = np.random.default_rng(3).uniform(-1, 1, (5, 28, 28)).astype(np.float32)
     index = L1Index.build(refs)
     assert len(index) == 3000 and sorted(index.order) == list(range(784))
@@ -73,7 +73,7 @@ def test_bad_shapes_are_refused(refs):
 
 def test_tile_sums_bound_the_l1_distance_from_below(refs):
     """The bound that lets the search skip references: sum |tile sums of a - of b| <= sum |a - b|."""
-    from ganviz.neighbours import tile_sums, to_rows
+    from ganviz.view.neighbours import tile_sums, to_rows
     rng = np.random.default_rng(4)
     a = np.concatenate([to_rows(refs[:200]), rng.uniform(-3, 3, (50, 784)).astype(np.float32)])
     b = np.concatenate([to_rows(refs[200:400]), rng.uniform(-1, 1, (50, 784)).astype(np.float32)])

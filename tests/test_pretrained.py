@@ -3,11 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import assert_same_picture
-from ganviz.bundle import find_bundles, load_bundle
+
 from ganviz.data import to_uint8
-from ganviz.inference import NumpyGenerator
+from ganviz.store.bundle import find_bundles, load_bundle
+from ganviz.view.inference import NumpyGenerator
 
 PRETRAINED = Path(__file__).parents[1] / "pretrained"
 BUNDLES = find_bundles(PRETRAINED)
@@ -38,7 +38,7 @@ def test_the_recipe_reproduces_the_first_steps():
     into full-size steps, so later steps drift apart by ~0.4% (two fresh runs stay bit-identical:
     tests/test_training.py)."""
     from ganviz.data import load
-    from ganviz.training import Trainer
+    from ganviz.gan.training import Trainer
     b = load_bundle(PRETRAINED / "doodles-camel-s0" / "upsample")
     ds = load(b.config.dataset)
     assert ds.fingerprint == b.meta["data_fingerprint"]

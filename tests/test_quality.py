@@ -3,9 +3,9 @@ real images as real, an untrained generator as far from it, and ignore the order
 import numpy as np
 import pytest
 
-from ganviz import quality
 from ganviz.data import as_model_scale
-from ganviz.doodles import make_doodles
+from ganviz.data.doodles import make_doodles
+from ganviz.measures import quality
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def doodles():
 
 
 def test_the_shipped_classifier_is_as_accurate_as_it_says():
-    from ganviz.doodles import CLASSES
+    from ganviz.data.doodles import CLASSES
     clf = quality.Classifier.load("doodles")
     images = np.concatenate([make_doodles(100, c, seed=1).reshape(-1, 28, 28) for c in CLASSES])
     labels = np.repeat(np.arange(len(CLASSES)), 100)
@@ -30,7 +30,7 @@ def test_real_images_score_as_real_and_an_untrained_generator_far_worse(doodles)
     real = quality.quality(train, held)
     assert abs(real["kid"]) < 5 * real["kid_se"] + 1.0 and real["precision"] > 0.9 and real["recall"] > 0.9
     from ganviz.config import GANConfig
-    from ganviz.inference import NumpyGenerator, weight_shapes
+    from ganviz.view.inference import NumpyGenerator, weight_shapes
     rng = np.random.default_rng(0)  # a generator at step 0: the book's N(0, 0.02) weights, unit batch norm
     weights = {k: (rng.normal(0, 0.02, s) if k.endswith("kernel") else
                    np.ones(s) if k.endswith(("gamma", "moving_variance")) else np.zeros(s)).astype(np.float32)

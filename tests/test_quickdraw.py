@@ -6,7 +6,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from ganviz import data, quickdraw
+from ganviz import data
+from ganviz.data import quickdraw
 from ganviz.errors import DataError
 
 
@@ -107,6 +108,6 @@ def test_cli_trains_on_quickdraw_through_the_server(server, tmp_path):
     from ganviz.cli import main
     assert main(["train", "--dataset", "quickdraw:camel:100", "--steps", "2", "--batch", "8",
                  "--variant", "transpose", "--out", str(tmp_path / "run")]) == 0
-    from ganviz.bundle import load_bundle
+    from ganviz.store.bundle import load_bundle
     b = load_bundle(tmp_path / "run" / "transpose")
     assert b.config.dataset == "quickdraw:camel:100" and b.meta["n_train_images"] == 100

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from ganviz.bundle import load_bundle, read_weights
-from ganviz.inference import weight_shapes
 from ganviz.cli import main
+from ganviz.store.bundle import load_bundle, read_weights
+from ganviz.view.inference import weight_shapes
 
 ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3"]
 

@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from ganviz.config import METRICS
+from ganviz.gan.training import GAN, Diverged, Trainer, timeline_steps
 from ganviz.noise import batch_stream, probe_z
-from ganviz.training import GAN, Diverged, Trainer, timeline_steps
 
 
 def _weights(model):

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganviz.bundle import Bundle
 from ganviz.config import VARIANT_LABELS
-from ganviz.doodles import CLASSES, make_doodles
-from ganviz.images import enlarge, grid
+from ganviz.data.doodles import CLASSES, make_doodles
+from ganviz.present.images import enlarge, grid
+from ganviz.store.bundle import Bundle
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
@@ -75,9 +75,9 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
 def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
     """Markdown tables over seeds, per data set: final losses, speed, the study's measures with
     their paired differences and verdicts; with `out`, also each data set's spectrum-ratio sheet."""
-    from ganviz import analysis
+    from ganviz.measures import analysis
+    from ganviz.measures.study import run_study, study_table
     from ganviz.spectrum import ratio_map
-    from ganviz.study import run_study, study_table
     lines = []
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
@@ -114,8 +114,8 @@ def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
 
 
 def write_all(out: Path, pretrained: Path) -> list[Path]:
-    from ganviz.bundle import find_bundles, load_bundle
     from ganviz.config import VARIANTS
+    from ganviz.store.bundle import find_bundles, load_bundle
     written = [out / "doodles.png"]
     save(doodle_sheet(), written[0])
     for run in sorted(p for p in pretrained.iterdir() if p.is_dir()) if pretrained.is_dir() else []:

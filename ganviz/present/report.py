@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.graph_objects as go
 
-from ganviz.charts import distance_histogram, loss_figure, study_figures
-from ganviz.compare import Comparison
 from ganviz.config import VARIANT_LABELS, VARIANTS
-from ganviz.images import grid, png_bytes
-from ganviz.study import Study, study_table
+from ganviz.measures.study import Study, study_table
+from ganviz.present.charts import distance_histogram, loss_figure, study_figures
+from ganviz.present.images import grid, png_bytes
+from ganviz.view.compare import Comparison
 
 STEPS_SHOWN = (50, 200)  # early probe frames shown beside the last: where checkerboards are plain
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.bundle import DISCRIMINATOR, Bundle, read_weights
 from ganviz.config import GANConfig
 from ganviz.operators import phase_kernel, phase_taps, transpose_taps
+from ganviz.store.bundle import DISCRIMINATOR, Bundle, read_weights
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
 

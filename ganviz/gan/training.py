@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from ganviz.config import CHECKPOINT_EVERY, METRICS, GANConfig
 from ganviz.data import fingerprint, to_model_scale, to_uint8
-from ganviz.distribute import check_batch, per_replica
 from ganviz.errors import Diverged
-from ganviz.models import build_discriminator, build_generator
+from ganviz.gan.distribute import check_batch, per_replica
+from ganviz.gan.models import build_discriminator, build_generator
 from ganviz.noise import batch_stream, measure_z, probe_z
 from ganviz.spectrum import power_spectrum
 

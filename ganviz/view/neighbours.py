@@ -43,7 +43,7 @@ def to_rows(images: np.ndarray) -> np.ndarray:
     Convert a fixed training set once and pass the rows to `nearest_l1` on every call.
     """
     x = as_model_scale(images)
-    return np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(len(x), int(np.prod(x.shape[1:]))), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ class L1Index:
         tile sums. The pixel order comes from the variance of at most ORDER_SAMPLE of them:
         any order gives the exact answer, a good one only gets there sooner."""
         x = np.asarray(references)
-        x = x.reshape(len(x), -1) if x.dtype == np.uint8 else to_rows(x)
         if len(x) == 0:
             raise ValueError("no reference images to search")
+        x = x.reshape(len(x), -1) if x.dtype == np.uint8 else to_rows(x)
         if x.shape[1] != SIDE * SIDE:
             raise ValueError(f"images must have {SIDE} x {SIDE} = {SIDE * SIDE} pixels, got {x.shape[1]}")
         sample = to_rows(x[:: max(1, len(x) // ORDER_SAMPLE)])

@@ -1,4 +1,4 @@
-"""Train the small classifier whose features the quality measures use (ganviz/quality.py).
+"""Train the small classifier whose features the quality measures use (ganviz/measures/quality.py).
 
 One per data set: the doodles' classes (camel, house, fish), or Fashion-MNIST's 10. Two 3x3
 convolutions with max pooling, a 128-unit feature layer, a softmax; a few epochs of Adam. It
@@ -14,10 +14,12 @@ import numpy as np
 from keras import layers
 
 from ganviz import data
-from ganviz.bundle import save_weights
-from ganviz.doodles import CLASSES, make_doodles
+from ganviz.config import CLASSIFIER_FEATURES as FEATURES
+from ganviz.config import CLASSIFIER_KERNEL as KERNEL
+from ganviz.config import CLASSIFIER_LAYERS as LAYERS
+from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.errors import DataError
-from ganviz.quality import FEATURES, KERNEL, LAYERS
+from ganviz.store.bundle import save_weights
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]

@@ -4,7 +4,7 @@
                  on the Nyquist lines, and in the high-frequency ring (ganviz/spectrum.py;
                  Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020)
   quality        KID, Frechet distance, precision and recall on a small classifier's features
-                 (ganviz/quality.py)
+                 (ganviz/measures/quality.py)
   copying        nearest-training-image distances of samples against those of held-out real
                  images (Meehan et al., "A Non-Parametric Test to Detect Data-Copying", AISTATS 2020)
   diversity      mean pairwise L1 within a batch of samples over the same within real images;
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ganviz.config import VARIANT_LABELS
-from ganviz.neighbours import L1Index, nearest_l1, to_rows
 from ganviz.spectrum import log_ratios, power_spectrum
+from ganviz.view.neighbours import L1Index, nearest_l1, to_rows
 
 # two-sided 95% Student t quantiles by degrees of freedom (1..10); 1.96 beyond
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz import analysis, data, quality
-from ganviz.bundle import Bundle
+from ganviz import data
 from ganviz.config import VARIANTS
-from ganviz.compare import generate
-from ganviz.doodles import make_doodles
+from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
-from ganviz.inference import NumpyGenerator
-from ganviz.neighbours import L1Index
+from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
 from ganviz.spectrum import REAL_REFERENCE, power_spectrum, real_spectrum
+from ganviz.store.bundle import Bundle
+from ganviz.view.compare import generate
+from ganviz.view.inference import NumpyGenerator
+from ganviz.view.neighbours import L1Index
 
 N_SAMPLES = 256  # samples per generator; measured against REAL_REFERENCE training images
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ganviz import files, quickdraw
-from ganviz.doodles import CLASSES, make_doodles
+from ganviz.data import files, quickdraw
+from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.errors import DataError
 
 DEFAULT_DOODLES = 10_000

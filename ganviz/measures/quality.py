@@ -1,7 +1,7 @@
 """The field's sample-quality measures, on a small classifier's features, in NumPy.
 
 Inception features (FID, Heusel et al. 2017) mean nothing for 28x28 drawings, so each data
-set gets its own small CNN classifier (`python -m ganviz classifier`, Keras, ganviz/classifier.py),
+set gets its own small CNN classifier (`python -m ganviz classifier`, Keras, ganviz/gan/classifier.py),
 shipped as a weights-only file beside the bundles; its penultimate layer gives the features.
 Viewing runs it here in NumPy, so the page never imports TensorFlow.
 
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ganviz.bundle import read_weights
+from ganviz.config import CLASSIFIER_FEATURES, CLASSIFIER_KERNEL, CLASSIFIER_LAYERS
 from ganviz.data import as_model_scale
 from ganviz.errors import BundleError
-from ganviz.inference import conv_same
+from ganviz.store.bundle import read_weights
+from ganviz.view.inference import conv_same
 
-CLASSIFIERS = Path(__file__).resolve().parents[1] / "pretrained" / "classifiers"
-LAYERS = (("classifier_conv_0", 1, 32), ("classifier_conv_1", 32, 64))  # (name, in, out) 3x3 convolutions
-FEATURES, KERNEL = 128, 3
+CLASSIFIERS = Path(__file__).resolve().parents[2] / "pretrained" / "classifiers"
+LAYERS, KERNEL, FEATURES = CLASSIFIER_LAYERS, CLASSIFIER_KERNEL, CLASSIFIER_FEATURES
 K_NEAREST = 3  # Kynkaanniemi et al.'s default
 KID_SUBSETS, KID_SUBSET = 50, 100
 

@@ -23,11 +23,11 @@ import numpy as np
 import tensorflow as tf
 
 from ganviz import data
-from ganviz.bundle import load_checkpoint, save_bundles, save_checkpoint, state_fingerprint
 from ganviz.config import CHECKPOINT_EVERY, CHECKPOINT_SECONDS, GANConfig
-from ganviz.distribute import is_chief
 from ganviz.errors import Diverged
-from ganviz.training import Trainer
+from ganviz.gan.distribute import is_chief
+from ganviz.gan.training import Trainer
+from ganviz.store.bundle import load_checkpoint, save_bundles, save_checkpoint, state_fingerprint
 
 StepHook = Callable[[Trainer], None]
 

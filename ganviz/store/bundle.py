@@ -19,7 +19,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import h5py
@@ -31,7 +30,7 @@ from ganviz.errors import BundleError
 if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing a bundle needs none
     import keras
 
-    from ganviz.training import GAN, Trainer
+    from ganviz.gan.training import GAN, Trainer
 
 FILES = ("config.json", "generator.weights.h5", "history.npz", "timeline.npz")  # every bundle has these
 DISCRIMINATOR = "discriminator.weights.h5"
@@ -59,14 +58,14 @@ class Bundle:
 
     def generator(self) -> keras.Model:
         """Only the generator (Keras), weights loaded."""
-        from ganviz.models import build_generator
+        from ganviz.gan.models import build_generator
         model = build_generator(self.config, self.variant)
         load_weights(model, self.path / "generator.weights.h5")
         return model
 
     def gan(self) -> GAN:
         """Rebuild both models (and optimisers) from the config and load the stored weights."""
-        from ganviz.training import GAN
+        from ganviz.gan.training import GAN
         gan = GAN(self.config, self.variant)
         load_weights(gan.generator, self.path / "generator.weights.h5")
         if not (self.path / DISCRIMINATOR).is_file():

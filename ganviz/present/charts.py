@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 from ganviz.config import VARIANT_LABELS
 
 if TYPE_CHECKING:
-    from ganviz.study import Study
+    from ganviz.measures.study import Study
 
 COLORS = {"upsample": "#1f77b4", "transpose": "#d62728"}
 PANELS = (  # (title, [(metric, line style)])

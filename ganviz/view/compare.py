@@ -3,14 +3,13 @@ training image by L1. Shared by the dashboard, the exported report and the CLI."
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Callable
 
 import numpy as np
 
 from ganviz.data import to_uint8
-from ganviz.neighbours import L1Index, nearest_l1
 from ganviz.noise import latent_batch
+from ganviz.view.neighbours import L1Index, nearest_l1
 
 GENERATE_BATCH = 64  # bounds the activations held at once (and so the server's memory)
 

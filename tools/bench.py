@@ -23,10 +23,10 @@ import tensorflow as tf
 
 from ganviz import data
 from ganviz.config import VARIANTS, GANConfig
-from ganviz.models import UpsampleConv2D, build_discriminator, build_generator
-from ganviz.neighbours import L1Index, nearest_l1, nearest_l1_numpy, to_rows
+from ganviz.gan.models import UpsampleConv2D, build_discriminator, build_generator
+from ganviz.gan.training import GAN
 from ganviz.noise import batch_stream
-from ganviz.training import GAN
+from ganviz.view.neighbours import L1Index, nearest_l1, nearest_l1_numpy, to_rows
 
 ROOT = Path(__file__).parents[1]
 
@@ -208,14 +208,13 @@ def _queries(kind: str, refs: np.ndarray, spec: str, n: int, rng: np.random.Gene
     if kind == "uniform noise":
         return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
     if kind == "generated":  # samples of a pretrained generator trained on these references
-        from ganviz.dashboard import find_runs
-        runs = [r for r in find_runs({"pretrained": ROOT / "pretrained"}) if r.name.endswith(f"{spec}-s0")]
-        if runs:
-            from ganviz.bundle import load_bundle
+        path = ROOT / "pretrained" / f"{spec}-s0" / "upsample"
+        if (path / "config.json").is_file():
             from ganviz.noise import latent_batch
-            from ganviz.compare import generate
-            from ganviz.inference import NumpyGenerator
-            generator = NumpyGenerator.from_bundle(load_bundle(next(iter(runs[0].bundles.values()))))
+            from ganviz.store.bundle import load_bundle
+            from ganviz.view.compare import generate
+            from ganviz.view.inference import NumpyGenerator
+            generator = NumpyGenerator.from_bundle(load_bundle(path))
             return generate(generator, latent_batch(0, n, generator.input_shape[-1]))
         return None
     noisy = data.to_model_scale(refs[rng.integers(0, len(refs), n)]) + rng.normal(0, 0.2, (n, 28, 28, 1))
@@ -261,10 +260,10 @@ def bench_neighbours(images: np.ndarray, spec: str, n_queries: int) -> dict:
 def bench_viewer(n: int) -> dict[str, float]:
     """Images/s of the dashboard's NumPy forward pass per variant (the pretrained seed-0 camels;
     a fresh generator of the book's shapes where those are missing)."""
-    from ganviz.bundle import load_bundle
-    from ganviz.compare import generate
-    from ganviz.inference import NumpyGenerator
     from ganviz.noise import latent_batch
+    from ganviz.store.bundle import load_bundle
+    from ganviz.view.compare import generate
+    from ganviz.view.inference import NumpyGenerator
     out = {}
     for variant in VARIANTS:
         path = ROOT / "pretrained" / "doodles-camel-s0" / variant
@@ -313,7 +312,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
         row["bf16_fraction_of_bf16_matmul_peak"] = row["ganviz_bf16_gflop_per_s"] / result["bf16_matmul_peak_gflop_per_s"]
     if browser:
-        from ganviz.browser import cold_start
+        from tools.browser import cold_start
         result["cold_start"] = cold_start(ROOT)
     return result
 

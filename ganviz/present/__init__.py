@@ -1,0 +1,1 @@
+"""Figures, image grids, the HTML report and the operator explainer, made from measures."""

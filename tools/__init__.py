@@ -1,0 +1,1 @@
+"""Tools around the package, not part of it: the benchmark, the docs' pictures, the browser harness."""
