@@ -13,34 +13,20 @@ import streamlit as st
 
 from ganviz import data
 from ganviz.config import PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
-from ganviz.dashboard import (
-    VIEWS,
-    TrainingJob,
-    ViewState,
-    bundle_zip,
-    compare_steps,
-    find_runs,
-    import_bundle_zip,
-    job_of,
-    keep_keras_state_across_reruns,
-    resumable_runs,
-    save_uploads,
-    session_key,
-    set_job,
-)
-from ganviz.data import to_uint8
+from ganviz.dashboard import (MAX_TRAININGS, VIEWS, TrainingJob, ViewState, bundle_zip, bundles_on, compare_steps,
+                              find_runs, import_bundle_zip, job_of, keep_keras_state_across_reruns, new_run_dir,
+                              resumable_runs, save_uploads, session_key, set_job)
 from ganviz.data.files import ACCEPTED
 from ganviz.errors import DataError, UserError
-from ganviz.measures.analysis import MEASURES, slerp
+from ganviz.measures.analysis import MEASURES
 from ganviz.measures.study import N_SAMPLES, Study, run_study, study_table
-from ganviz.noise import latent_batch
-from ganviz.present import explain
+from ganviz.present import explain, texts
 from ganviz.present.charts import distance_histogram, heatmap, loss_figure, ratio_map_figure, study_figures
 from ganviz.present.images import grid, interleave
 from ganviz.present.report import build_report
 from ganviz.spectrum import power_spectrum, ratio_map, real_spectrum
 from ganviz.store.bundle import Bundle, load_bundle
-from ganviz.view.compare import Comparison, compare, generate
+from ganviz.view.compare import Comparison, compare, interpolation
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
 
@@ -50,11 +36,6 @@ RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
 N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
 HIST_SEED = 0  # the histogram's z: fixed, so it is computed once per run and shared by every viewer
 LIVE_POINTS = 200  # per curve in the live training chart: its message stays small however long the run
-PRECISION_HELP = ("float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, "
-                  "batch-norm statistics, dropout masks, losses and optimiser in float32: 2.4-3x faster on "
-                  "CPUs with AMX (picked first there), slower on CPUs without bfloat16 units. Over 5 seeds its "
-                  "training curves matched float32's; its transpose samples sat 4% nearer the training set "
-                  "(docs/PERFORMANCE.md).")
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 keep_keras_state_across_reruns()  # trainings run in background threads of this server
@@ -180,22 +161,16 @@ def show_compare() -> None:
     steps = compare_steps(next(iter(bundles.values())).timeline_steps)
     if st.session_state.get("w_cstep") not in steps:  # a new run, or a step from the link it lacks
         st.session_state.w_cstep = state.step if state.step in steps else -1
-    state.step = st.segmented_control(
-        "Generators at step", steps, key="w_cstep", format_func=lambda s: "final" if s == -1 else f"step {s}",
-        help="Early steps show the fixed probe batch recorded during training: checkerboards are plainest there") \
-        if len(steps) > 1 else -1
-    if state.step is None:
-        state.step = -1
-    if state.step != -1:
+    state.step = st.segmented_control("Generators at step", steps, key="w_cstep", help=texts.COMPARE_STEP_HELP,
+                                      format_func=lambda s: "final" if s == -1 else f"step {s}")
+    if state.step not in (None, -1):
         show_probe_at(state.step)
         return
     if why:
         st.warning(why)
+    state.step = -1
     comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
-    st.markdown(f"**Samples from the same {N_SHOWN} latent vectors z** (seed {state.seed}), enlarged with nearest "
-                "neighbour. " + ("Below each sample: its nearest training image by L1, the book's "
-                                 "`l1_compare_images` = mean |a - b| on the model's [-1, 1] scale, searched "
-                                 f"exactly over all {len(images):,} training images." if images is not None else ""))
+    st.markdown(texts.compare_intro(N_SHOWN, state.seed, None if images is None else len(images)))
     for col, variant in zip(st.columns(len(comp.samples)), comp.samples):
         variant_header(col, variant)
         if images is None:
@@ -208,15 +183,13 @@ def show_compare() -> None:
     look_closer({v: comp.samples[v] for v in comp.samples}, "sample")
     if images is not None:
         many = cached_compare(bundle_key, config.dataset, HIST_SEED, N_HIST)  # describes the generator: once per run
-        st.markdown(f"**Nearest-neighbour distances of {N_HIST} samples per generator** (a fixed batch of z, the "
-                    "same for every viewer). Near zero would mean the generator copies training images.")
+        st.markdown(texts.histogram_intro(N_HIST))
         st.plotly_chart(distance_histogram(many.distances), width="stretch")
 
 
 def show_probe_at(step: int) -> None:
     """Both generators' fixed probe batch as recorded at `step` of training."""
-    st.markdown(f"**The run's fixed probe batch of z at step {step}** of training, the same z for both "
-                "generators (recorded while training; no nearest-neighbour search at past steps).")
+    st.markdown(texts.probe_intro(step))
     frames = {v: b.timeline[b.timeline_steps.tolist().index(step)] for v, b in bundles.items()}
     for col, (variant, frame) in zip(st.columns(len(frames)), frames.items()):
         variant_header(col, variant)
@@ -239,8 +212,7 @@ def look_closer(images: dict[str, np.ndarray], what: str) -> None:
             col.image(grid(x[i:i + 1], scale=10), caption=f"{VARIANT_LABELS[variant]} #{i + 1}")
         if maps:
             st.plotly_chart(ratio_map_figure(maps), width="stretch", key=f"closer-map-{what}")
-            st.caption("log10 of this image's power over the mean power of real images, per frequency (red: more). "
-                       "A checkerboard lights up the corners, (pi, pi).")
+            st.caption(texts.CLOSER_CAPTION)
 
 
 def show_training() -> None:
@@ -268,6 +240,9 @@ def training_heartbeat() -> None:
         return
     job.touch()
     t = job.trainer
+    if t is None:
+        st.caption(f"Training queued: place {job.position}" if not job.done else f"Training: {job.error}")
+        return
     st.caption(f"Training: step {t.step}/{t.config.steps} ({t.status})" if not job.done else
                f"Training finished: {t.status}")
 
@@ -279,6 +254,14 @@ def training_progress() -> None:
         return
     job.touch()
     t = job.trainer
+    if t is None:  # waiting for a training slot on this server
+        if job.done:
+            st.warning(job.error)
+        else:
+            st.info(f"Queued: place {job.position}. This server trains {MAX_TRAININGS} run(s) at once; yours "
+                    "starts when a slot frees up, as long as this page stays open.")
+            st.button("Leave the queue", on_click=job.cancel)
+        return
     st.progress(t.step / t.config.steps, text=f"step {t.step}/{t.config.steps} · {t.images_per_s:.0f} images/s "
                 f"({t.config.precision}) · ETA {t.eta_s:.0f} s" if t.step else "compiling the training step ...")
     c1, c2 = st.columns(2)
@@ -340,10 +323,11 @@ def show_train_now() -> None:
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
         variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
         precision = st.radio("Precision", PRECISIONS, PRECISIONS.index(fast_precision()), horizontal=True,
-                             help=PRECISION_HELP)
+                             help=texts.PRECISION_HELP)
         uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,
                                    type=["npy", "npz", "png", "jpg", "jpeg", "zip"], accept_multiple_files=True)
-        polarity = st.radio("Dark strokes on light paper", ["detect", "invert", "keep as is"], horizontal=True,
+        polarity = st.radio("Dark strokes on light paper", list(data.INVERT), horizontal=True,
+                            format_func={"auto": "detect", "yes": "invert", "no": "keep as is"}.get,
                             help="The model draws white strokes on black, like Quick Draw")
         start = st.form_submit_button("Train", disabled=running, type="primary")
     if start:
@@ -353,14 +337,13 @@ def show_train_now() -> None:
             if uploads:
                 spec = save_uploads([(u.name, u.getvalue()) for u in uploads], session_runs / "data")
             bar = st.progress(0.0, text="loading data ...")
-            ds = data.load(spec, invert={"detect": None, "invert": True, "keep as is": False}[polarity],
+            ds = data.load(spec, invert=data.INVERT[polarity],
                            progress=lambda done, total: bar.progress(done / total if total else 0.0,
                                                                      text=f"downloading {done / 2**20:.1f} MB"))
             bar.empty()
             cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
                             d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0], precision=precision)
-            name = Path(spec).name if uploads else spec.replace(":", "-").replace("/", "_")[-40:]
-            out = session_runs / f"{name}-s{seed}-{len(list(session_runs.glob('*')))}"
+            out = new_run_dir(session_runs, spec, int(seed), bool(uploads))
             set_job(sid, TrainingJob.start(cfg, tuple(variants), out, ds.images))
             st.session_state.job_announced = False
         except (ValueError, UserError) as exc:
@@ -370,9 +353,7 @@ def show_train_now() -> None:
 
 def study_for(dataset: str) -> Study:
     """The study over every run (pretrained and yours) trained on this data set."""
-    paths = sorted(str(p) for r in runs for p in r.bundles.values()
-                   if cached_bundle(str(p), mtime(p)).config.dataset == dataset)
-    return cached_study(tuple(paths))
+    return cached_study(bundles_on(runs, dataset, lambda p: cached_bundle(str(p), mtime(p)).config.dataset))
 
 
 def show_analysis() -> None:
@@ -381,53 +362,35 @@ def show_analysis() -> None:
     except UserError as exc:
         st.error(str(exc))
         return
-    seeds = sorted({r.seed for r in study.runs})
-    st.markdown(f"**Every run on `{study.dataset}`: {len(study.runs)} generators, seeds {seeds}.** Each line is the "
-                "paired per-seed difference against UpSampling2D + Conv2D (same data order, noise and initial "
-                "discriminator per seed): mean with its 95% t-interval, and an exact sign-flip p-value. "
-                f"{N_SAMPLES} samples per generator. Quality measures on "
-                f"{study.classifier or 'no classifier (none is shipped for this data set)'}.")
+    st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
+                                     study.classifier))
     st.markdown("\n".join(f"- **{MEASURES[v.measure][0].split(',')[0].split(' (')[0]}**: {v.sentence(named=False)}"
                            for v in study.verdicts))
     figs = study_figures(study)
-    st.markdown("**Where the power moved**: log10(P_generated / P_real) per spatial frequency, each spectrum "
-                "normalised by its non-DC power. White is as real; red is more power than real images have. The "
-                "corners are (pi, pi), the checkerboard; the edges are the Nyquist lines (Odena et al., Distill 2016; "
-                "Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020).")
+    st.markdown(texts.RATIO_MAPS)
     st.plotly_chart(figs["ratio_maps"], width="stretch")
     c1, c2 = st.columns(2)
-    c1.markdown("**The checkerboard over training** (power at (pi, pi) over real; 1 = as real)")
+    c1.markdown(texts.CORNER_OVER_TRAINING)
     c1.plotly_chart(figs["corner_over_training"], width="stretch")
     if "kid_over_training" in figs:
-        c2.markdown("**KID over training** (probe batch of 16: noisy, unbiased)")
+        c2.markdown(texts.KID_OVER_TRAINING)
         c2.plotly_chart(figs["kid_over_training"], width="stretch")
-    st.markdown("**Radial power over real**: where along the frequency axis each generator departs from real images.")
+    st.markdown(texts.PROFILES)
     st.plotly_chart(figs["profiles"], width="stretch")
     with st.expander("Every measure: means over seeds and paired differences"):
         st.dataframe(study_table(study), hide_index=True, width="stretch")
     if "copying" in figs:
-        st.markdown("**Copying**: distances to the nearest training image, samples against real images the runs never "
-                    "saw. Samples much closer than new real images would mean memorised training data "
-                    "(Meehan et al., AISTATS 2020).")
+        st.markdown(texts.COPYING)
         st.plotly_chart(figs["copying"], width="stretch")
     else:
-        st.info("No held-out real images for this data set, so the copying test is left out.")
-    st.markdown(f"**Latent interpolation**: spherical path from z of seed {state.seed} to z of seed {state.seed + 1}, "
-                "the same z through both generators.")
-    z = slerp(latent_batch(state.seed, 1, config.z_dim)[0], latent_batch(state.seed + 1, 1, config.z_dim)[0], 10)
-    for variant, path, m in bundle_key:
-        st.image(grid(to_uint8(generate(cached_generator(path, m), z)), cols=10, scale=3), caption=variant)
+        st.info(texts.NO_HELD_OUT)
+    st.markdown(texts.interpolation_intro(state.seed))
+    for variant, row in interpolation({v: cached_generator(p, m) for v, p, m in bundle_key}, state.seed).items():
+        st.image(grid(row, cols=10, scale=3), caption=variant)
 
 
 def show_why() -> None:
-    st.markdown(
-        "**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convolution sees a smooth, blocky map "
-        "and every output pixel gets the same number of kernel taps. **Conv2DTranspose** (stride 2) puts zeros "
-        "between the input pixels and adds one kernel footprint per input pixel; with a 5x5 kernel and stride 2 "
-        "the footprints overlap unevenly (5 is not divisible by 2), so neighbouring output pixels receive 9, 6 or "
-        "4 taps. The learned weights must fight that pattern, and early in training they often don't: look for a "
-        "fine checkerboard texture in the transpose column of the replay (Odena, Dumoulin & Olah, "
-        "[Deconvolution and Checkerboard Artifacts](https://distill.pub/2016/deconv-checkerboard/), Distill 2016).")
+    st.markdown(texts.WHY)
     c1, c2 = st.columns(2)
     k = c1.slider("Kernel size", 1, 7, 5)
     s = c2.slider("Stride", 1, 4, 2)
@@ -436,16 +399,13 @@ def show_why() -> None:
                             "Blues", text=True), width="stretch")
     pattern = explain.overlap_pattern(k, s)
     c2.plotly_chart(heatmap(pattern, "One period of the interior", "Blues", text=True), width="stretch")
-    c2.markdown("Even: no checkerboard from overlap." if pattern.min() == pattern.max() else
-                f"Uneven: {pattern.max()} vs {pattern.min()} taps, a period-{s} pattern.")
-    st.markdown("**The same 4x4 map through both operators** (a diagonal stroke; averaging kernel):")
+    c2.markdown(texts.overlap_verdict(pattern.max(), pattern.min(), s))
+    st.markdown(texts.SAME_MAP)
     demo = explain.operator_demo(np.eye(4), 5)
     for col, (name, arr) in zip(st.columns(len(demo)), demo.items()):
         col.plotly_chart(heatmap(arr.round(2), name), width="stretch")
     if bundle_key:
-        st.markdown(f"**What the trained weights paint** (run `{run.name}`): the first upsampling layer of each "
-                    "generator given a flat 7x7 input, averaged over its output channels. Nearest upsampling "
-                    "gives a flat interior; a transposed convolution repeats its uneven overlap every 2 pixels.")
+        st.markdown(texts.trained_weights(run.name))
         for col, (variant, path, m) in zip(st.columns(len(bundle_key)), bundle_key):
             col.plotly_chart(heatmap(cached_generator(path, m).constant_response(0).round(4), VARIANT_LABELS[variant],
                                      "RdBu"), width="stretch")

@@ -20,9 +20,6 @@ PRETRAINED_RUNS = (  # (dataset spec, seed): what `pretrain` regenerates under p
 )
 
 
-INVERT = {"auto": None, "yes": True, "no": False}  # --invert: image files' polarity
-
-
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
@@ -126,16 +123,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Check the data (and the checkpoint) first, in NumPy, so bad input is refused before the
     seconds-long TensorFlow import; then train through the one run orchestrator."""
     from ganviz import data
-    from ganviz.store.bundle import (
-        CHECKPOINT,
-        RUN_FILE,
-        load_checkpoint,
-        load_run_file,
-        save_run_file,
-        state_fingerprint,
-    )
+    from ganviz.store.bundle import (CHECKPOINT, RUN_FILE, load_checkpoint, load_run_file, save_run_file,
+                                     state_fingerprint)
     progress = None if args.quiet else _print_download
-    invert = INVERT[args.invert]
+    invert = data.INVERT[args.invert]
     if args.resume:
         out = Path(args.resume)
         if (out / CHECKPOINT).is_file() or not (out / RUN_FILE).is_file():
@@ -306,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive, default=d.steps)
     t.add_argument("--batch", type=_positive, default=d.batch_size)
     t.add_argument("--dataset", default=d.dataset, help=SPECS)
-    t.add_argument("--invert", choices=tuple(INVERT), default="auto",
+    t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="image files: dark strokes on white are inverted (auto: decided from the borders)")
     t.add_argument("--seed", type=int, default=d.seed)
     t.add_argument("--d-lr", type=_unit(zero_ok=False), default=d.d_lr)

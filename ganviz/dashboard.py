@@ -17,7 +17,7 @@ import numpy as np
 
 from ganviz.config import VARIANTS, GANConfig
 from ganviz.data.files import IMAGE_SUFFIXES, images_from_bytes
-from ganviz.errors import BundleError, DataError, UserError
+from ganviz.errors import BundleError, DataError
 from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR, FILES, checkpoint_progress, find_bundles, load_bundle
 from ganviz.view.inference import check_weights
 
@@ -29,6 +29,8 @@ MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on 
 ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "20"))  # no page polling for this long: stop
 TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priority of trainings below the pages
 _slots = threading.BoundedSemaphore(MAX_TRAININGS)
+_queue: list["TrainingJob"] = []  # jobs waiting for a slot, first come first served
+_queue_lock = threading.Lock()
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
 
@@ -51,6 +53,18 @@ def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
             name = "/".join((label, *path.parent.relative_to(root).parts))
             groups.setdefault(name, {})[variant] = path
     return [RunGroup(name, {v: b[v] for v in VARIANTS if v in b}) for name, b in groups.items()]
+
+
+def new_run_dir(session_runs: Path, spec: str, seed: int, uploaded: bool) -> Path:
+    """A fresh folder for a session's next run, named after its data set and seed."""
+    name = Path(spec).name if uploaded else spec.replace(":", "-").replace("/", "_")[-40:]
+    taken = len(list(session_runs.glob("*"))) if session_runs.is_dir() else 0
+    return session_runs / f"{name}-s{seed}-{taken}"
+
+
+def bundles_on(runs: list[RunGroup], dataset: str, dataset_of: Callable[[Path], str]) -> tuple[str, ...]:
+    """Every bundle of these runs trained on `dataset`: what the Analysis section measures."""
+    return tuple(sorted(str(p) for r in runs for p in r.bundles.values() if dataset_of(p) == dataset))
 
 
 def keep_keras_state_across_reruns() -> None:
@@ -142,7 +156,8 @@ class TrainingJob:
     The page calls `touch()` whenever it polls; when no page has polled for ORPHAN_AFTER_S
     (the browser tab closed), the job stops and saves what it trained. The orchestrator
     checkpoints as it goes, so a stopped or crashed run can be resumed. At most MAX_TRAININGS
-    jobs run on a server at once; more are refused with a message.
+    jobs run on a server at once; more wait in a first-come queue (`position`) and start when a
+    slot frees up. A queued job whose page goes away, or that is cancelled, leaves the queue.
     """
     out_dir: Path
     trainer: Trainer | None = None
@@ -150,6 +165,7 @@ class TrainingJob:
     saved: list[Path] = field(default_factory=list)
     last_seen: float = field(default_factory=time.time)
     _niced: bool = field(default=False, init=False, repr=False)
+    _cancelled: bool = field(default=False, init=False, repr=False)
 
     @classmethod
     def start(cls, config: GANConfig, variants: tuple[str, ...], out_dir: Path, images: np.ndarray) -> "TrainingJob":
@@ -164,19 +180,62 @@ class TrainingJob:
         return cls(out_dir)._launch(lambda hook: run.resume(out_dir, on_step=hook))
 
     def _launch(self, make: Callable[[Callable], Trainer]) -> "TrainingJob":
-        if not _slots.acquire(blocking=False):
-            raise UserError(f"this server already runs its limit of {MAX_TRAININGS} training(s) at once; "
-                            "try again when one finishes (GANVIZ_MAX_TRAININGS sets the limit)")
-        try:
-            self.trainer = make(self._on_step)
-            self.touch()  # building the models took a while; the orphan clock starts now
+        """Start at once if a slot is free (a bad run is refused here, on the page), else queue."""
+        if _slots.acquire(blocking=False):
+            try:
+                self._build(make)
+            except BaseException:
+                _slots.release()
+                raise
             self._thread = threading.Thread(target=self._run, daemon=True, name="ganviz-train")
             self._thread.start()
             threading.Thread(target=self._watch, daemon=True, name="ganviz-watch").start()
-        except BaseException:
-            _slots.release()
-            raise
+            return self
+        with _queue_lock:
+            _queue.append(self)
+        self._thread = threading.Thread(target=self._wait_for_slot, args=(make,), daemon=True, name="ganviz-queued")
+        self._thread.start()
         return self
+
+    def _build(self, make: Callable[[Callable], Trainer]) -> None:
+        self.trainer = make(self._on_step)
+        self.touch()  # building the models took a while; the orphan clock starts now
+
+    def _wait_for_slot(self, make: Callable[[Callable], Trainer]) -> None:
+        """Queued: wait for a slot in turn, then train in this thread. Leave the queue when the
+        page goes away or the job is cancelled."""
+        while True:
+            if self._cancelled or time.time() - self.last_seen > ORPHAN_AFTER_S:
+                with _queue_lock:
+                    _queue.remove(self)
+                self.error = "left the queue" + ("" if self._cancelled else ": the browser session went away")
+                return
+            with _queue_lock:
+                first = _queue[0] is self
+            if first and _slots.acquire(timeout=0.2):
+                with _queue_lock:
+                    _queue.remove(self)
+                try:
+                    self._build(make)
+                except Exception as exc:  # e.g. a checkpoint that no longer loads: said on the page
+                    _slots.release()
+                    self.error = str(exc)
+                    return
+                threading.Thread(target=self._watch, daemon=True, name="ganviz-watch").start()
+                self._run()
+                return
+            if not first:
+                time.sleep(0.2)
+
+    def cancel(self) -> None:
+        """Leave the queue (a job that already trains is stopped with its trainer's `stop`)."""
+        self._cancelled = True
+
+    @property
+    def position(self) -> int:
+        """1 for the next job to start, 2 after it, ...; 0 once it is not queued."""
+        with _queue_lock:
+            return _queue.index(self) + 1 if self in _queue else 0
 
     def touch(self) -> None:
         self.last_seen = time.time()

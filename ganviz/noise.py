@@ -42,3 +42,13 @@ class batch_stream:
         return (rng.integers(0, self.n_images, b),
                 rng.standard_normal((b, z)).astype(np.float32),
                 rng.standard_normal((b, z)).astype(np.float32))
+
+
+def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
+    """Spherical interpolation from z0 to z1 (endpoints included), the path Gaussian z prefer."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if omega < 1e-6:
+        return ((1 - t) * z0 + t * z1).astype(np.float32)
+    return ((np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)).astype(np.float32)

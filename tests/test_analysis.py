@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from ganviz.measures import analysis
+from ganviz.noise import slerp
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 
 
@@ -42,7 +43,7 @@ def test_radial_profile_and_spectrum_shapes():
 def test_slerp_endpoints_and_norm():
     rng = np.random.default_rng(0)
     z0, z1 = rng.standard_normal(100), rng.standard_normal(100)
-    path = analysis.slerp(z0, z1, 7)
+    path = slerp(z0, z1, 7)
     np.testing.assert_allclose(path[0], z0, rtol=1e-6)
     np.testing.assert_allclose(path[-1], z1, rtol=1e-5, atol=1e-6)
     norms = np.linalg.norm(path, axis=1)
@@ -56,7 +57,7 @@ def test_interpolation_endpoints_equal_the_generators_output():
     from ganviz.view.compare import generate
     g = build_generator(GANConfig(), "transpose")
     z0, z1 = latent_batch(1, 1, 100)[0], latent_batch(2, 1, 100)[0]
-    row = generate(g, analysis.slerp(z0, z1, 5))
+    row = generate(g, slerp(z0, z1, 5))
     np.testing.assert_allclose(row[0], generate(g, z0[None])[0], atol=1e-5)
     np.testing.assert_allclose(row[-1], generate(g, z1[None])[0], atol=1e-5)
 

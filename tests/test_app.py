@@ -2,13 +2,11 @@
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ganviz.config import GANConfig
 from ganviz.dashboard import TrainingJob, job_of, session_key
-from ganviz.data import fingerprint
 from ganviz.gan.training import Trainer
 from ganviz.store.bundle import save_bundles
 
@@ -76,6 +74,7 @@ def test_seed_changes_the_samples(app):
     _ok(app)
     assert app.query_params["seed"] == "7"
     assert "(seed 7)" in app.markdown[0].value
+    assert [i.proto.imgs[0].url for i in _images(app)] != before
     _button(app, "New samples").click().run()
     _ok(app)
     assert app.session_state["w_seed"] != 7

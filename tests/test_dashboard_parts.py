@@ -144,11 +144,10 @@ def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
     assert set(tmp_path.rglob("*")) == kept  # refused uploads leave nothing behind
 
 
-def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, monkeypatch):
+def test_training_jobs_are_limited_queued_and_stop_when_the_page_goes_away(tmp_path, monkeypatch):
     import time as _time
 
     from ganviz import dashboard
-    from ganviz.errors import UserError
     monkeypatch.setattr(dashboard, "ORPHAN_AFTER_S", 1.5)
     monkeypatch.setattr(dashboard, "MAX_TRAININGS", 1)
     monkeypatch.setattr(dashboard, "_slots", __import__("threading").BoundedSemaphore(1))
@@ -156,19 +155,28 @@ def test_training_jobs_are_limited_and_stop_when_the_page_goes_away(tmp_path, mo
     images = make_doodles(32, "camel", seed=1).reshape(-1, 28, 28)
     cfg = GANConfig(steps=10_000, batch_size=8)
     job = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "a", images)
-    with pytest.raises(UserError, match="already runs its limit of 1 training"):
-        dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "b", images)
-    job.trainer.pause()  # even a paused job nobody watches is stopped
-    deadline = _time.time() + 120  # a safety net: the first step compiles first
-    while not job.done and _time.time() < deadline:
-        _time.sleep(0.2)
+    # the server's one slot is taken: the next jobs wait in line, in order
+    second = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "b", images)
+    third = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "c", images)
+    assert (second.trainer, second.position, third.position) == (None, 1, 2)
+    job.trainer.pause()  # even a paused job nobody watches is stopped; the third's page is gone too
+    _wait(second, lambda: second.done, timeout=180)  # only the second's page keeps polling
     assert job.done and "browser session went away" in job.error
     assert job.trainer.status == "stopped"
     assert (job.saved and load_bundle(job.saved[0]).meta["status"] == "stopped") or job.trainer.step == 0
-    # the slot is free again
-    second = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "c", images)
-    _wait(second, lambda: second.done)
-    assert second.trainer.status == "finished" and len(second.saved) == 1
+    assert second.trainer.status == "finished" and len(second.saved) == 1 and second.position == 0
+    deadline = _time.time() + 30
+    while not third.done and _time.time() < deadline:
+        _time.sleep(0.2)
+    assert third.done and third.trainer is None and third.error.startswith("left the queue")
+    # a job cancelled from its page leaves the queue too, and the slot serves the next
+    blocker = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "d", images)
+    waiting = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "e", images)
+    waiting.cancel()
+    _wait(waiting, lambda: waiting.done)
+    assert waiting.error == "left the queue" and waiting.trainer is None
+    blocker.trainer.stop()
+    _wait(blocker, lambda: blocker.done)
 
 
 def _wait(job, until, timeout: float = 60) -> None:

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw
 
 from ganviz.config import VARIANT_LABELS
 from ganviz.data.doodles import CLASSES, make_doodles
-from ganviz.present.images import enlarge, grid
+from ganviz.present.images import grid
 from ganviz.store.bundle import Bundle
 
 

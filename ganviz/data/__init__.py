@@ -30,6 +30,7 @@ FASHION_MNIST_DIRS = (
     Path("/usr/share/datasets/fashion-mnist"),
     Path.home() / ".keras" / "datasets" / "fashion-mnist",
 )
+INVERT = {"auto": None, "yes": True, "no": False}  # image files' polarity: detect, invert, keep
 SPECS = "doodles[:CLASS[:N]], quickdraw:CATEGORY[:N], fashion-mnist, or a file/folder path"
 
 

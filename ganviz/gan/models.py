@@ -12,7 +12,6 @@ float32 weights), except the discriminator's dropout and both models' outputs, a
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers
 

@@ -9,7 +9,6 @@
                  images (Meehan et al., "A Non-Parametric Test to Detect Data-Copying", AISTATS 2020)
   diversity      mean pairwise L1 within a batch of samples over the same within real images;
                  well below 1 means mode collapse
-  interpolation  spherical interpolation between two latent vectors, the same z for each variant
 
 Verdicts are paired: the two variants of one seed share data order, noise and the initial
 discriminator, so the per-seed difference is what is tested (mean with a 95% t-interval and an
@@ -27,16 +26,6 @@ from ganviz.view.neighbours import L1Index, nearest_l1, to_rows
 
 # two-sided 95% Student t quantiles by degrees of freedom (1..10); 1.96 beyond
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
-    """Spherical interpolation from z0 to z1 (endpoints included), the path Gaussian z prefer."""
-    t = np.linspace(0.0, 1.0, steps)[:, None]
-    cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if omega < 1e-6:
-        return ((1 - t) * z0 + t * z1).astype(np.float32)
-    return ((np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)).astype(np.float32)
 
 
 def mean_pairwise_l1(images: np.ndarray, limit: int = 256) -> float:

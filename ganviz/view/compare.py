@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from ganviz.data import to_uint8
-from ganviz.noise import latent_batch
+from ganviz.noise import latent_batch, slerp
 from ganviz.view.neighbours import L1Index, nearest_l1
 
 GENERATE_BATCH = 64  # bounds the activations held at once (and so the server's memory)
@@ -44,3 +44,11 @@ def compare(generators: dict[str, Generator], train_images: np.ndarray | L1Index
         if train_images is not None:
             nearest[variant], distances[variant] = nearest_l1(generated, train_images)
     return Comparison(seed, samples, nearest, distances)
+
+
+def interpolation(generators: dict[str, Generator], seed: int, steps: int = 10) -> dict[str, np.ndarray]:
+    """Each generator along the spherical path from z of `seed` to z of `seed + 1`: the same
+    z for every variant, uint8 (steps, 28, 28) each."""
+    z_dim = next(iter(generators.values())).input_shape[-1]
+    z = slerp(latent_batch(seed, 1, z_dim)[0], latent_batch(seed + 1, 1, z_dim)[0], steps)
+    return {v: to_uint8(generate(g, z)) for v, g in generators.items()}

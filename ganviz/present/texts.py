@@ -1,0 +1,76 @@
+"""The page's prose, in one place: what each section says, and its sources. app.py only
+places it; the report and docs say the same things in their own words."""
+from __future__ import annotations
+
+PRECISION_HELP = (
+    "float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, batch-norm "
+    "statistics, dropout masks, losses and optimiser in float32: faster on CPUs that multiply bfloat16 in hardware "
+    "(AMX or AVX-512 bfloat16; picked first there), slower elsewhere. Over 5 seeds its training curves matched "
+    "float32's; its transpose samples sat 4% nearer the training set (docs/PERFORMANCE.md).")
+
+COMPARE_STEP_HELP = "Early steps show the fixed probe batch recorded during training: checkerboards are plainest there"
+
+
+def compare_intro(n: int, seed: int, n_train: int | None) -> str:
+    nearest = ("Below each sample: its nearest training image by L1, the book's `l1_compare_images` = mean |a - b| "
+               f"on the model's [-1, 1] scale, searched exactly over all {n_train:,} training images."
+               if n_train is not None else "")
+    return f"**Samples from the same {n} latent vectors z** (seed {seed}), enlarged with nearest neighbour. {nearest}"
+
+
+def probe_intro(step: int) -> str:
+    return (f"**The run's fixed probe batch of z at step {step}** of training, the same z for both generators "
+            "(recorded while training; no nearest-neighbour search at past steps).")
+
+
+def histogram_intro(n: int) -> str:
+    return (f"**Nearest-neighbour distances of {n} samples per generator** (a fixed batch of z, the same for every "
+            "viewer). Near zero would mean the generator copies training images.")
+
+
+CLOSER_CAPTION = ("log10 of this image's power over the mean power of real images, per frequency (red: more). "
+                  "A checkerboard lights up the corners, (pi, pi).")
+
+
+def analysis_intro(dataset: str, n_runs: int, seeds: list[int], n_samples: int, classifier: str) -> str:
+    return (f"**Every run on `{dataset}`: {n_runs} generators, seeds {seeds}.** Each line is the paired per-seed "
+            "difference against UpSampling2D + Conv2D (same data order, noise and initial discriminator per seed): "
+            f"mean with its 95% t-interval, and an exact sign-flip p-value. {n_samples} samples per generator. "
+            f"Quality measures on {classifier or 'no classifier (none is shipped for this data set)'}.")
+
+
+RATIO_MAPS = ("**Where the power moved**: log10(P_generated / P_real) per spatial frequency, each spectrum normalised "
+              "by its non-DC power. White is as real; red is more power than real images have. The corners are "
+              "(pi, pi), the checkerboard; the edges are the Nyquist lines (Odena et al., Distill 2016; Durall et al., "
+              "CVPR 2020; Dzanic et al., NeurIPS 2020).")
+CORNER_OVER_TRAINING = "**The checkerboard over training** (power at (pi, pi) over real; 1 = as real)"
+KID_OVER_TRAINING = "**KID over training** (probe batch of 16: noisy, unbiased)"
+PROFILES = "**Radial power over real**: where along the frequency axis each generator departs from real images."
+COPYING = ("**Copying**: distances to the nearest training image, samples against real images the runs never saw. "
+           "Samples much closer than new real images would mean memorised training data (Meehan et al., AISTATS 2020).")
+NO_HELD_OUT = "No held-out real images for this data set, so the copying test is left out."
+
+
+def interpolation_intro(seed: int) -> str:
+    return (f"**Latent interpolation**: spherical path from z of seed {seed} to z of seed {seed + 1}, the same z "
+            "through both generators.")
+
+
+WHY = ("**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convolution sees a smooth, blocky map and every "
+       "output pixel gets the same number of kernel taps. **Conv2DTranspose** (stride 2) puts zeros between the input "
+       "pixels and adds one kernel footprint per input pixel; with a 5x5 kernel and stride 2 the footprints overlap "
+       "unevenly (5 is not divisible by 2), so neighbouring output pixels receive 9, 6 or 4 taps. The learned weights "
+       "must fight that pattern, and early in training they often don't: look for a fine checkerboard texture in the "
+       "transpose column at step 50 in Compare (Odena, Dumoulin & Olah, [Deconvolution and Checkerboard Artifacts]"
+       "(https://distill.pub/2016/deconv-checkerboard/), Distill 2016).")
+SAME_MAP = "**The same 4x4 map through both operators** (a diagonal stroke; averaging kernel):"
+
+
+def trained_weights(run: str) -> str:
+    return (f"**What the trained weights paint** (run `{run}`): the first upsampling layer of each generator given a "
+            "flat 7x7 input, averaged over its output channels. Nearest upsampling gives a flat interior; a transposed "
+            "convolution repeats its uneven overlap every 2 pixels.")
+
+
+def overlap_verdict(high: int, low: int, stride: int) -> str:
+    return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
