@@ -163,10 +163,11 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from ganviz.present.images import grid, save_png
     from ganviz.store.bundle import load_bundle
     from ganviz.view.compare import generate
+    from ganviz.view.inference import NumpyGenerator
 
     bundle = load_bundle(args.bundle)
     z = latent_batch(args.seed, args.n, bundle.config.z_dim)
-    save_png(grid(to_uint8(generate(bundle.generator(), z)), scale=args.scale), args.out)
+    save_png(grid(to_uint8(generate(NumpyGenerator.from_bundle(bundle), z)), scale=args.scale), args.out)
     print(args.out)
 
 

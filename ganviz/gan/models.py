@@ -17,6 +17,7 @@ from keras import layers
 
 from ganviz.config import GANConfig
 from ganviz.operators import phase_taps
+from ganviz.store.bundle import Bundle, load_weights
 
 
 def _init(config: GANConfig) -> keras.initializers.Initializer:
@@ -150,3 +151,10 @@ def build_generator(config: GANConfig, variant: str | None = None, fused: bool =
         else:  # images leave the generator in float32 whatever the precision
             x = layers.Activation("tanh", name="generator_output", dtype="float32")(x)
     return keras.Model(inputs, x, name=f"generator_{variant}")
+
+
+def generator_from_bundle(bundle: Bundle) -> keras.Model:
+    """The Keras generator of a bundle, its stored weights loaded (checked by name and shape)."""
+    model = build_generator(bundle.config, bundle.variant)
+    load_weights(model, bundle.path / "generator.weights.h5")
+    return model

@@ -30,7 +30,7 @@ from ganviz.errors import BundleError
 if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing a bundle needs none
     import keras
 
-    from ganviz.gan.training import GAN, Trainer
+    from ganviz.gan.training import Trainer
 
 FILES = ("config.json", "generator.weights.h5", "history.npz", "timeline.npz")  # every bundle has these
 DISCRIMINATOR = "discriminator.weights.h5"
@@ -55,23 +55,6 @@ class Bundle:
     @property
     def name(self) -> str:
         return self.path.name
-
-    def generator(self) -> keras.Model:
-        """Only the generator (Keras), weights loaded."""
-        from ganviz.gan.models import build_generator
-        model = build_generator(self.config, self.variant)
-        load_weights(model, self.path / "generator.weights.h5")
-        return model
-
-    def gan(self) -> GAN:
-        """Rebuild both models (and optimisers) from the config and load the stored weights."""
-        from ganviz.gan.training import GAN
-        gan = GAN(self.config, self.variant)
-        load_weights(gan.generator, self.path / "generator.weights.h5")
-        if not (self.path / DISCRIMINATOR).is_file():
-            raise BundleError(f"{self.path}: a slim bundle (no {DISCRIMINATOR}) can be viewed, not trained on")
-        load_weights(gan.discriminator, self.path / DISCRIMINATOR)
-        return gan
 
 
 def save_weights(model: keras.Model, path: Path) -> None:
