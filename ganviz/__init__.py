@@ -1,6 +1,7 @@
 """ganviz: see what UpSampling2D+Conv2D versus Conv2DTranspose does to the book's first GAN.
 
-Data flow: data -> models -> training -> bundle -> analysis -> dashboard / CLI / report.
+Data flow, one folder a step: data/ -> gan/ (models, training; the only TensorFlow) -> store/
+(bundles) -> view/ (NumPy) -> measures/ -> present/ -> dashboard / CLI / report.
 """
 __version__ = "0.1.0"
 
