@@ -105,6 +105,10 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
             time.sleep(1)
         assert _step(a) > step0  # not restarted: further along than before the reload
 
+        # C leaves the queue (otherwise it would start training when A's slot frees up)
+        c.get_by_role("button", name="Leave the queue").click()
+        c.wait_for_selector("text=left the queue", timeout=60_000)
+
         # A stops: its run is saved under its own key, and D's link to it finds nothing
         stop.click()
         a.wait_for_selector("text=Saved 2 bundle(s)", timeout=120_000)
