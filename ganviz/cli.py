@@ -121,19 +121,20 @@ def _writes_files(strategy: str) -> bool:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Check the data (and the checkpoint) first, in NumPy, so bad input is refused before the
-    seconds-long TensorFlow import; then train through the one run orchestrator."""
+    seconds-long TensorFlow import; then train through the one run orchestrator.
+
+    With --live (how the dashboard runs every training, in a process of its own) progress goes
+    to the run folder's live.npz and pause / resume / stop come as lines on stdin."""
     from ganviz import data
-    from ganviz.store.bundle import (CHECKPOINT, RUN_FILE, load_checkpoint, load_run_file, save_run_file,
-                                     state_fingerprint)
-    progress = None if args.quiet else _print_download
+    from ganviz.store.bundle import load_run, save_run_file
+    from ganviz.store.live import LiveWriter, obey
+    if args.nice:
+        os.nice(args.nice)
+    progress = None if args.quiet or args.live else _print_download
     invert = data.INVERT[args.invert]
     if args.resume:
         out = Path(args.resume)
-        if (out / CHECKPOINT).is_file() or not (out / RUN_FILE).is_file():
-            config, variants, state = load_checkpoint(out)
-            trained_on = state_fingerprint(state)
-        else:  # killed before its first checkpoint: start again from step 0
-            (config, variants, trained_on), state = load_run_file(out), None
+        config, variants, trained_on, state = load_run(out)
         dataset = data.load_matching(config.dataset, invert, trained_on, progress)
     else:
         if not args.out:
@@ -150,10 +151,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ganviz.gan import run
     from ganviz.gan.distribute import make_strategy
     strategy = make_strategy(args.strategy, args.cpu_devices)
-    hook = None if args.quiet else _print_progress
+    live = LiveWriter(out) if args.live else None
+    hook = live or (None if args.quiet else _print_progress)
     trainer = (run.restore(config, variants, state, dataset.images, hook, strategy) if state is not None
                else run.start(config, variants, dataset.images, out, hook, strategy))
-    for path in run.train(trainer, out, strategy, every=args.checkpoint_every):
+    if live:
+        live.write(trainer)
+        obey(trainer, sys.stdin, live)
+    try:
+        paths = run.train(trainer, out, strategy, every=args.checkpoint_every)
+    finally:
+        if live:
+            live.write(trainer)
+    for path in paths:
         print(path)
 
 
@@ -317,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(atomically; also once before the first step)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint, exactly")
+    t.add_argument("--live", action="store_true", help="for the dashboard, which trains in processes like this: "
+                   "progress to DIR/live.npz, pause/resume/stop as lines on stdin, stop when stdin ends")
+    t.add_argument("--nice", type=int, default=0, metavar="N", help="lower this process's CPU priority by N")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")

@@ -6,9 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ganviz.config import GANConfig
-from ganviz.dashboard import TrainingJob, job_of, session_key
+from ganviz.dashboard.runs import new_run
+from ganviz.dashboard.state import owner_key, public_id
 from ganviz.gan.training import Trainer
-from ganviz.store.bundle import save_bundles
+from ganviz.store.bundle import load_bundle, save_bundles
 
 APP = str(Path(__file__).parents[1] / "app.py")
 
@@ -54,7 +55,7 @@ def test_compare_shows_both_generators_and_nearest_images(app, pretrained):
     assert len(_images(app)) == 2 and len(app.get("plotly_chart")) == 1
     assert "mean |a - b|" in app.markdown[0].value and "60 training images" in app.markdown[0].value
     assert app.query_params["view"] == "Compare"
-    from ganviz.dashboard import compare_steps
+    from ganviz.dashboard.state import compare_steps
     from ganviz.store.bundle import load_bundle
     early = compare_steps(load_bundle(pretrained / "doodles-camel-s0" / "upsample").timeline_steps)[0]
     assert app.segmented_control(key="w_cstep").value == -1  # the final generators first
@@ -128,6 +129,16 @@ def test_a_bad_link_falls_back_with_a_message(app):
     assert "unknown" in msgs and "out of range" in msgs and "not available" in msgs
 
 
+def _train_until_saved(app, timeout: float = 240) -> None:
+    """Rerun the page, as its polling does, until its training says it saved."""
+    deadline = time.time() + timeout
+    while not any("Saved" in x.value for x in app.success):
+        assert time.time() < deadline, [e.value for e in app.error]
+        time.sleep(1)
+        app.run()
+        _ok(app)
+
+
 def test_train_now_finishes_and_the_run_becomes_selectable(app):
     app.query_params["view"] = "Train now"
     app.run()
@@ -136,20 +147,16 @@ def test_train_now_finishes_and_the_run_becomes_selectable(app):
     _number(app, "Batch size").set_value(8)
     _button(app, "Train").click().run()
     _ok(app)
-    job = job_of(app.session_state["sid"])
-    deadline = time.time() + 120
-    while not job.done and time.time() < deadline:
-        job.touch()  # as the open page's heartbeat does
-        time.sleep(0.5)
-    assert job.done and not job.error and len(job.saved) == 2
-    app.run()
-    _ok(app)
+    assert app.query_params["live"].startswith("runs/")  # the link lets others watch the training ...
+    assert app.session_state["owner"] not in str(dict(app.query_params))  # ... and carries no key
+    _train_until_saved(app)
+    assert "Saved 2 bundle(s)" in app.success[0].value
     names = app.selectbox(key="w_run").options
     assert names[0] == "pretrained/doodles-camel-s0" and names[1].startswith("yours/doodles-camel-40-s0")
-    app.selectbox(key="w_run").set_value(next(n for n in names if "40" in n)).run()
+    app.selectbox(key="w_run").set_value(app.selectbox(key="w_run").options[1]).run()
     app.segmented_control(key="w_view").set_value("Compare").run()
     _ok(app)
-    assert len(_images(app)) == 2
+    assert len(_images(app)) == 2 and app.query_params["run"].startswith(f"runs/{public_id(app.session_state['owner'])}/")
 
 
 def test_train_now_bad_dataset_is_an_error_on_the_page(app):
@@ -159,35 +166,23 @@ def test_train_now_bad_dataset_is_an_error_on_the_page(app):
     _button(app, "Train").click().run()
     _ok(app)
     assert "unknown doodles class" in app.error[0].value
-    assert job_of(app.session_state["sid"]) is None
+    assert "live" not in app.query_params  # no training started
     app.segmented_control(key="w_view").set_value("Compare").run()
     assert len(_images(app)) == 2  # the loaded run is still there
 
 
-def test_a_reload_keeps_the_session_and_a_stopped_run_is_offered_to_resume(app, tmp_path):
-    sid = session_key(None)
-    cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
+def test_the_owner_is_offered_a_stopped_run_and_resumes_it(app, tmp_path):
     from ganviz.data import load
-    ds = load(cfg.dataset)
-    job = TrainingJob.start(cfg, ("upsample",), tmp_path / "runs" / sid / "cut-short", ds.images)
-    while job.trainer.step < 1:
-        time.sleep(0.05)
-    job.trainer.stop()  # as the Stop button does; the final checkpoint records where
-    while not job.done:
-        time.sleep(0.1)
-    assert 1 <= job.trainer.step < 6
-    app.query_params.update({"sid": sid, "view": "Train now"})  # the link of a reloaded page
+    owner, _ = owner_key(None)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
+    out = new_run(tmp_path / "runs" / public_id(owner), cfg, ("upsample",), load(cfg.dataset).fingerprint, False)
+    app.session_state["owner"] = owner  # the owner's browser: its cookie names this key
+    app.query_params["view"] = "Train now"
     app.run()
     _ok(app)
-    assert app.session_state["sid"] == sid and app.query_params["sid"] == sid
-    assert any("cut-short" in i.value and "of 6" in i.value for i in app.info)
+    assert any(out.name in i.value and "step 0 of 6" in i.value for i in app.info)
     _button(app, "Resume").click().run()
     _ok(app)
-    resumed = job_of(sid)
-    while not resumed.done:
-        resumed.touch()
-        time.sleep(0.2)
-    assert resumed.trainer.status == "finished" and resumed.trainer.step == 6
-    app.run()
-    _ok(app)
-    assert not any("cut-short" in i.value for i in app.info)  # nothing left to resume
+    _train_until_saved(app)
+    assert not any(out.name in i.value for i in app.info)  # nothing left to resume
+    assert load_bundle(out / "upsample").meta["steps_done"] == 6

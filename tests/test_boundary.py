@@ -19,7 +19,7 @@ def test_no_module_outside_the_engine_imports_tensorflow():
                    for p in (ROOT / "ganviz").rglob("*.py") if "gan" not in p.relative_to(ROOT / "ganviz").parts[:-1]
                    and p.stem != "__main__")
     assert {"ganviz.store.bundle", "ganviz.view.inference", "ganviz.measures.quality", "ganviz.measures.study",
-            "ganviz.present.report", "ganviz.dashboard", "ganviz.cli", "ganviz.data"} <= set(names)
+            "ganviz.present.report", "ganviz.dashboard.jobs", "ganviz.cli", "ganviz.data"} <= set(names)
     out = _fresh(f"import importlib, sys\nfor m in {names!r}: importlib.import_module(m)\n"
                  "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     assert out == "[]"
@@ -28,7 +28,7 @@ def test_no_module_outside_the_engine_imports_tensorflow():
 def test_uploading_a_bundle_through_the_dashboard_needs_no_tensorflow(tmp_path):
     bundle = ROOT / "pretrained" / "doodles-camel-s0" / "upsample"
     out = _fresh("import sys\nfrom pathlib import Path\n"
-                 "from ganviz.dashboard import bundle_zip, import_bundle_zip\n"
+                 "from ganviz.dashboard.runs import bundle_zip, import_bundle_zip\n"
                  "from ganviz.store.bundle import load_bundle\nfrom ganviz.view.inference import NumpyGenerator\n"
                  f"path = import_bundle_zip(bundle_zip(Path({str(bundle)!r})), Path({str(tmp_path)!r}))\n"
                  "NumpyGenerator.from_bundle(load_bundle(path))\n"

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from ganviz.dashboard.state import COOKIE, public_id
 from tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, peak_rss_mb, wait_for_images
 
 ROOT = Path(__file__).parents[1]
@@ -50,15 +51,27 @@ def _step(page) -> int:
     return int(re.search(r"step (\d+)/", text).group(1))
 
 
-def _sid(page) -> str:
-    page.wait_for_function("location.search.includes('sid=')", timeout=60_000)  # set when the script run ends
-    return parse_qs(urlparse(page.url).query)["sid"][0]
+def _owner(page) -> str:
+    """The browser's owner key: in its cookie (set when the first script run ends), never in its URL."""
+    deadline = time.time() + 60
+    while not (keys := [c["value"] for c in page.context.cookies() if c["name"] == COOKIE]):
+        assert time.time() < deadline, "no owner cookie"
+        time.sleep(0.2)
+    assert keys[0] not in page.url and "sid=" not in page.url
+    return keys[0]
 
 
-def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
-    """Four browser sessions on one server with a limit of 2 trainings: two train, one waits
-    in the queue, one keeps browsing; a reload re-attaches; a closed tab's training stops and keeps
-    its checkpoint. Prints the response times quoted in docs/RELIABILITY.md."""
+def _controls(page):
+    """The training buttons of the page's main area (not Streamlit's own Stop in its header)."""
+    main = page.get_by_test_id("stMainBlockContainer")
+    return [main.get_by_role("button", name=n, exact=True) for n in ("Pause", "Resume", "Stop", "Train")]
+
+
+def test_four_sessions_train_view_share_and_stay_apart(tmp_path):
+    """Four browsers on one server with a limit of 2 trainings: two train, one waits in the queue,
+    one browses and then opens the trainer's copied address bar; a reload keeps control, a shared
+    link and a forged key get none; a closed tab's training stops and keeps its checkpoint; the
+    server never loads TensorFlow. Prints the figures quoted in docs/RELIABILITY.md."""
     runs = tmp_path / "runs"
     env = {"GANVIZ_RUNS": str(runs), "GANVIZ_MAX_TRAININGS": "2", "GANVIZ_ORPHAN_AFTER_S": "15"}
     with dashboard(ROOT, env) as (url, proc), chromium_browser() as browser:
@@ -68,8 +81,8 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
             page.goto(url)
         for page in pages:
             wait_for_images(page, 2, timeout=180)
-        sids = [_sid(p) for p in pages]
-        assert len(set(sids)) == 4  # four sessions, four keys
+        keys = [_owner(p) for p in pages]
+        assert len(set(keys)) == 4  # four browsers, four keys
 
         def new_samples_latency(page) -> float:
             """Seconds from a click on "New samples" to different pictures on the page."""
@@ -90,42 +103,69 @@ def test_four_sessions_at_once_train_view_and_stay_apart(tmp_path):
         # D browses while A and B train: each click on "New samples" must change the pictures
         busy = [new_samples_latency(d) for _ in range(3)]
 
-        # A switches section and reloads its page: the same training carries on
+        # D opens A's address bar as it is: it watches A's training, with no control over it
+        a.wait_for_function("location.search.includes('live=')", timeout=60_000)
+        d.goto(a.url)
+        d.wait_for_selector("text=You are watching a training from a shared link", timeout=120_000)
+        d.wait_for_selector("text=/step [1-9]\\d*\\/20000/", timeout=60_000)
+        pause, resume, stop_d, _ = _controls(d)
+        assert pause.count() == resume.count() == stop_d.count() == 0
+
+        # A switches section and reloads its page: the same training carries on, under A's control
         step0 = _step(a)
         a.get_by_role("radio", name="Compare", exact=True).click()
         wait_for_images(a, 2, timeout=60)
         a.reload()
         wait_for_images(a, 2, timeout=60)
-        assert _sid(a) == sids[0]
+        assert _owner(a) == keys[0]
         a.get_by_role("radio", name="Train now", exact=True).click()
-        stop = a.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop")  # not Streamlit's own
+        stop = _controls(a)[2]
         stop.wait_for(timeout=60_000)
         deadline = time.time() + 120
         while _step(a) <= step0 and time.time() < deadline:  # the page refreshes every 2 s
             time.sleep(1)
         assert _step(a) > step0  # not restarted: further along than before the reload
 
+        # a forged key, even one built from the public id in A's links, owns nothing of A's
+        own_a = public_id(keys[0])
+        forged = browser.new_context()
+        forged.add_cookies([{"name": COOKIE, "value": own_a * 2, "url": url}])
+        e = forged.new_page()
+        e.goto(a.url)
+        e.wait_for_selector("text=You are watching a training from a shared link", timeout=120_000)
+        assert all(button.count() == 0 for button in _controls(e)[:3]) and _owner(e) != keys[0]
+        assert not any(p.name == "checkpoint.npz" for p in (runs / public_id(_owner(e))).rglob("*"))
+        forged.close()
+
         # C leaves the queue (otherwise it would start training when A's slot frees up)
         c.get_by_role("button", name="Leave the queue").click()
         c.wait_for_selector("text=left the queue", timeout=60_000)
 
-        # A stops: its run is saved under its own key, and D's link to it finds nothing
+        # A stops: its run is saved under its public id; A's link to it shows D the run, read-only
         stop.click()
         a.wait_for_selector("text=Saved 2 bundle(s)", timeout=240_000)  # a loaded machine saves slowly
-        a_runs = [p.parent.name for p in (runs / sids[0]).glob("*/checkpoint.npz")]
+        a_runs = [p.parent.name for p in (runs / own_a).glob("*/checkpoint.npz")]
         assert len(a_runs) == 1
-        d.goto(f"{url}/?sid={sids[3]}&run=yours/{a_runs[0]}")
-        d.wait_for_selector(f"text=run 'yours/{a_runs[0]}' is not available", timeout=60_000)
+        d.goto(f"{url}/?run=runs/{own_a}/{a_runs[0]}&view=Compare")
+        wait_for_images(d, 2, timeout=60)
+        d.wait_for_function("location.search.includes('seed=')", timeout=60_000)  # the page wrote its view
+        assert parse_qs(urlparse(d.url).query)["run"] == [f"runs/{own_a}/{a_runs[0]}"]  # not a fallback
+        d.get_by_role("radio", name="Train now", exact=True).click()
+        d.wait_for_selector("text=Data set", timeout=60_000)
+        assert d.get_by_text("stopped at step").count() == 0  # A's run is not D's to resume
 
         # B's tab closes: its training stops within seconds and keeps what it trained
         t0 = time.time()
         b.context.close()
         deadline = time.time() + 60
-        while not list((runs / sids[1]).glob("*/transpose/config.json")) and time.time() < deadline:
+        own_b = public_id(keys[1])
+        while not list((runs / own_b).glob("*/transpose/config.json")) and time.time() < deadline:
             time.sleep(0.2)
         stopped_after = time.time() - t0
-        assert list((runs / sids[1]).glob("*/checkpoint.npz")) and stopped_after < 60
+        assert list((runs / own_b).glob("*/checkpoint.npz")) and stopped_after < 60
         assert all(p.locator("[data-testid='stException']").count() == 0 for p in (a, c, d))
+        assert "tensorflow" not in Path(f"/proc/{proc.pid}/maps").read_text()  # trainings ran elsewhere
         print(f"\nsessions held: 4; 'New samples' answered in {', '.join(f'{s:.2f}' for s in idle)} s idle, "
-              f"{', '.join(f'{s:.2f}' for s in busy)} s while 2 trainings ran; closed tab's training stopped and saved {stopped_after:.1f} s after close "
-              f"(orphan limit 15 s); server peak RSS {peak_rss_mb(proc.pid):.0f} MB")
+              f"{', '.join(f'{s:.2f}' for s in busy)} s while 2 trainings ran; closed tab's training stopped and "
+              f"saved {stopped_after:.1f} s after close (orphan limit 15 s); server peak RSS "
+              f"{peak_rss_mb(proc.pid):.0f} MB")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ganviz.config import GANConfig
-from ganviz.dashboard import VIEWS, ViewState, bundle_zip, find_runs, import_bundle_zip
+from ganviz.dashboard.runs import bundle_zip, find_runs, import_bundle_zip
+from ganviz.dashboard.state import VIEWS, ViewState
 from ganviz.gan.training import Trainer
 from ganviz.present import explain
 from ganviz.present.charts import smooth
@@ -127,7 +128,7 @@ def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
     from test_files import STROKE, _npy, _png
 
     from ganviz import data
-    from ganviz.dashboard import save_uploads
+    from ganviz.dashboard.runs import save_uploads
     from ganviz.errors import DataError
 
     spec = save_uploads([("camels.npy", _npy(np.tile(STROKE, (4, 1, 1))))], tmp_path)
@@ -144,127 +145,26 @@ def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
     assert set(tmp_path.rglob("*")) == kept  # refused uploads leave nothing behind
 
 
-def test_training_jobs_are_limited_queued_and_stop_when_the_page_goes_away(tmp_path, monkeypatch):
-    import time as _time
-
-    from ganviz import dashboard
-    monkeypatch.setattr(dashboard, "ORPHAN_AFTER_S", 1.5)
-    monkeypatch.setattr(dashboard, "MAX_TRAININGS", 1)
-    monkeypatch.setattr(dashboard, "_slots", __import__("threading").BoundedSemaphore(1))
-    from ganviz.data.doodles import make_doodles
-    images = make_doodles(32, "camel", seed=1).reshape(-1, 28, 28)
-    cfg = GANConfig(steps=10_000, batch_size=8)
-    job = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "a", images)
-    # the server's one slot is taken: the next jobs wait in line, in order
-    second = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "b", images)
-    third = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "c", images)
-    assert (second.trainer, second.position, third.position) == (None, 1, 2)
-    job.trainer.pause()  # even a paused job nobody watches is stopped; the third's page is gone too
-    _wait(second, lambda: second.done, timeout=180)  # only the second's page keeps polling
-    assert job.done and "browser session went away" in job.error
-    assert job.trainer.status == "stopped"
-    assert (job.saved and load_bundle(job.saved[0]).meta["status"] == "stopped") or job.trainer.step == 0
-    assert second.trainer.status == "finished" and len(second.saved) == 1 and second.position == 0
-    deadline = _time.time() + 30
-    while not third.done and _time.time() < deadline:
-        _time.sleep(0.2)
-    assert third.done and third.trainer is None and third.error.startswith("left the queue")
-    # a job cancelled from its page leaves the queue too, and the slot serves the next
-    blocker = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "d", images)
-    waiting = dashboard.TrainingJob.start(cfg.replace(steps=2), ("transpose",), tmp_path / "e", images)
-    waiting.cancel()
-    _wait(waiting, lambda: waiting.done)
-    assert waiting.error == "left the queue" and waiting.trainer is None
-    blocker.trainer.stop()
-    _wait(blocker, lambda: blocker.done)
-
-
-def _wait(job, until, timeout: float = 60) -> None:
-    import time as _time
-    deadline = _time.time() + timeout
-    while not until() and _time.time() < deadline:
-        job.touch()  # as the page's heartbeat does
-        _time.sleep(0.05)
-    assert until(), "timed out"
-
-
-def test_a_stopped_dashboard_run_is_offered_and_resumes_exactly(tmp_path, monkeypatch):
-    from ganviz import dashboard, data
-    from ganviz.errors import DataError
-    from ganviz.gan import run
-    from ganviz.gan.training import Trainer
-    monkeypatch.setattr(run, "CHECKPOINT_EVERY", 2)
-    cfg = GANConfig(dataset="doodles:camel:40", steps=8, batch_size=8)
-    root = tmp_path / "runs"
-    ds = data.load(cfg.dataset)
-    images = ds.images
-    job = dashboard.TrainingJob.start(cfg, ("transpose",), root / "a", images)
-    _wait(job, lambda: job.trainer.step >= 3)
-    job.trainer.stop()
-    _wait(job, lambda: job.done)
-    stopped_at = job.trainer.step
-    assert 3 <= stopped_at < 8
-    assert dashboard.resumable_runs(root) == [(root / "a", stopped_at, 8)]
-
-    # a run whose training images are not the ones the spec now loads is not continued
-    import json
-    import shutil
-    shutil.copytree(root / "a", tmp_path / "other")
-    with np.load(tmp_path / "other" / "checkpoint.npz") as npz:
-        state = dict(npz)
-    state["meta"] = np.array(json.dumps({**json.loads(str(state["meta"])), "data_fingerprint": "x"}))
-    np.savez(tmp_path / "other" / "checkpoint.npz", **state)
-    with pytest.raises(DataError, match="not the images the run trained on"):
-        dashboard.TrainingJob.resume(tmp_path / "other")
-
-    resumed = dashboard.TrainingJob.resume(root / "a")
-    _wait(resumed, lambda: resumed.done)
-    assert resumed.trainer.status == "finished" and resumed.trainer.step == 8
-    assert dashboard.resumable_runs(root) == []
-    reference = Trainer(cfg, images, ("transpose",)).run()
-    assert resumed.trainer.history == reference.history  # every loss of every step, bit for bit
-    assert load_bundle(root / "a" / "transpose").meta["steps_done"] == 8
-
-
-def test_a_reloaded_page_finds_its_session_and_its_training():
-    from ganviz.dashboard import job_of, session_key, set_job
-    key = session_key(None)
-    assert session_key(key) == key  # the link's key is kept ...
-    for bad in ("", "../../etc", "ABCDEF012345", "0" * 13):
-        assert session_key(bad) != bad and len(session_key(bad)) == 12  # ... a bad one is replaced
-    assert job_of(key) is None
-
-    class Finished:  # a finished job whose page went away long ago
-        done, last_seen = True, 0.0
-    old, new = session_key(None), Finished()
-    set_job(old, Finished())
-    set_job(key, new)
-    assert job_of(key) is new and job_of(session_key(None)) is None
-    assert job_of(old) is None  # forgotten: its models are freed, its runs stay on disk
-
-
-def test_a_diverged_dashboard_run_keeps_its_last_good_checkpoint(tmp_path, monkeypatch):
-    import tensorflow as tf
-
-    from ganviz import dashboard, data
-    from ganviz.gan import run
-    from ganviz.store.bundle import checkpoint_progress, load_checkpoint
-    monkeypatch.setattr(run, "CHECKPOINT_EVERY", 2)
-    on_step = dashboard.TrainingJob._on_step
-
-    def blow_up_after_step_3(self, trainer):  # as if the 4th update had made the weights NaN
-        on_step(self, trainer)
-        if trainer.step == 3:
-            w = trainer.gans["transpose"].generator.weights[0]
-            w.assign(tf.fill(w.shape, float("nan")))
-    monkeypatch.setattr(dashboard.TrainingJob, "_on_step", blow_up_after_step_3)
-    cfg = GANConfig(dataset="doodles:camel:40", steps=400, batch_size=8)
-    ds = data.load(cfg.dataset)
-    job = dashboard.TrainingJob.start(cfg, ("transpose",), tmp_path / "run", ds.images)
-    _wait(job, lambda: job.done)
-    assert "diverged" in job.error and "learning rates" in job.error
-    step, _ = checkpoint_progress(tmp_path / "run")
-    assert step == 2  # the last periodic checkpoint, from before the NaN
-    _, _, arrays = load_checkpoint(tmp_path / "run")
-    assert all(np.isfinite(a).all() for k, a in arrays.items() if "/var/" in k)
-    assert load_bundle(job.saved[0]).meta["status"].startswith("diverged")
+def test_the_owner_key_stays_out_of_links_and_folder_names(run_dir, tmp_path):
+    from ganviz.dashboard.runs import live_dir, run_label, runs_for
+    from ganviz.dashboard.state import owner_key, public_id, share_link
+    key, new = owner_key(None)
+    assert new and len(key) == 32 and owner_key(key) == (key, False)  # the cookie's key is kept ...
+    for bad in ("", "../../etc", "ABCDEF012345" * 3, "0" * 33, None, 7):
+        assert owner_key(bad)[0] != bad and owner_key(bad)[1]  # ... a bad one is replaced by a fresh one
+    own, other = public_id(key), public_id(owner_key(None)[0])
+    assert len(own) == 16 and own not in key and public_id(key) == own
+    root, trainer, _ = run_dir
+    save_bundles(trainer, tmp_path / own / "mine")
+    save_bundles(trainer, tmp_path / other / "theirs")
+    names = [r.name for r in runs_for(root, tmp_path, own)]
+    assert names == ["pretrained/camel-s0", f"runs/{own}/mine"]  # another owner's runs are not listed ...
+    linked = f"runs/{other}/theirs"
+    assert [r.name for r in runs_for(root, tmp_path, own, linked)][-1] == linked  # ... unless a link names one
+    assert [r.name for r in runs_for(root, tmp_path, own, f"runs/{other}/../{own}")] == names
+    assert run_label(f"runs/{own}/mine", own) == "yours/mine" and run_label(linked, own) == "shared/theirs"
+    assert live_dir(tmp_path, linked, own) == tmp_path / other / "theirs"
+    for bad in (f"runs/{own}/mine", f"runs/{other}/..", f"runs/{other}/theirs/x", "runs/zz/theirs", "/etc"):
+        assert live_dir(tmp_path, bad, own) is None
+    link = share_link("http://host:8501/?sid=abc&view=x", {"view": "Train now", "seed": "3"})
+    assert link == "http://host:8501/?view=Train+now&seed=3"

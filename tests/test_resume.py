@@ -81,3 +81,26 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert "no checkpoint to resume from" in capsys.readouterr().err
     assert main(["train", "--steps", "2"]) == 2
     assert "--out DIR is required" in capsys.readouterr().err
+
+
+def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path):
+    import tensorflow as tf
+
+    from ganviz import data
+    from ganviz.config import GANConfig
+    from ganviz.errors import Diverged
+    from ganviz.gan import run
+    from ganviz.store.bundle import checkpoint_progress, load_checkpoint
+
+    def blow_up_after_step_3(trainer):  # as if the 4th update had made the weights NaN
+        if trainer.step == 3:
+            w = trainer.gans["transpose"].generator.weights[0]
+            w.assign(tf.fill(w.shape, float("nan")))
+    cfg = GANConfig(dataset="doodles:camel:40", steps=400, batch_size=8)
+    trainer = run.start(cfg, ("transpose",), data.load(cfg.dataset).images, tmp_path, blow_up_after_step_3)
+    with pytest.raises(Diverged, match="learning rates"):
+        run.train(trainer, tmp_path, every=2)
+    assert checkpoint_progress(tmp_path) == (2, 400)  # the last periodic checkpoint, from before the NaN
+    _, _, arrays = load_checkpoint(tmp_path)
+    assert all(np.isfinite(a).all() for k, a in arrays.items() if "/var/" in k)
+    assert load_bundle(tmp_path / "transpose").meta["status"].startswith("diverged")

@@ -3,8 +3,9 @@ write the bundles.
 
   start    a Trainer on the data set, and a checkpoint at step 0 before the first step, so a
            run killed at any moment can be resumed (from step 0 at worst)
-  resume   the run's checkpoint, on the very images it trained on (the data fingerprint must
-           match; for an upload, whichever polarity matches), continuing exactly
+  restore  a trainer from the run's checkpoint, continuing exactly (the caller has checked, in
+           NumPy, that the images are the ones the run trained on: `store.bundle.load_run` and
+           `data.load_matching`)
   train    checkpoints every CHECKPOINT_EVERY steps or CHECKPOINT_SECONDS, whichever comes
            first, and at the end; then one bundle per variant
 
@@ -22,12 +23,11 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from ganviz import data
 from ganviz.config import CHECKPOINT_EVERY, CHECKPOINT_SECONDS, GANConfig
 from ganviz.errors import Diverged
 from ganviz.gan.distribute import is_chief
 from ganviz.gan.training import Trainer
-from ganviz.store.bundle import load_checkpoint, save_bundles, save_checkpoint, state_fingerprint
+from ganviz.store.bundle import save_bundles, save_checkpoint
 
 StepHook = Callable[[Trainer], None]
 
@@ -39,15 +39,6 @@ def start(config: GANConfig, variants: tuple[str, ...], images: np.ndarray, out:
     if _chief(strategy):
         save_checkpoint(trainer, out)
     return trainer
-
-
-def resume(out: Path, invert: bool | None = None, on_step: StepHook | None = None,
-           strategy: tf.distribute.Strategy | None = None) -> Trainer:
-    """The trainer of the run in `out`, restored from its checkpoint onto the very images it
-    trained on (a DataError if they changed)."""
-    config, variants, state = load_checkpoint(out)
-    dataset = data.load_matching(config.dataset, invert, state_fingerprint(state))
-    return restore(config, variants, state, dataset.images, on_step, strategy)
 
 
 def restore(config: GANConfig, variants: tuple[str, ...], state: dict[str, np.ndarray], images: np.ndarray,

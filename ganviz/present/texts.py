@@ -2,6 +2,9 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
+from ganviz.measures.analysis import MEASURES, Paired
+from ganviz.store.live import Live
+
 PRECISION_HELP = (
     "float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, batch-norm "
     "statistics, dropout masks, losses and optimiser in float32: faster on CPUs that multiply bfloat16 in hardware "
@@ -48,6 +51,8 @@ KID_OVER_TRAINING = "**KID over training** (probe batch of 16: noisy, unbiased)"
 PROFILES = "**Radial power over real**: where along the frequency axis each generator departs from real images."
 COPYING = ("**Copying**: distances to the nearest training image, samples against real images the runs never saw. "
            "Samples much closer than new real images would mean memorised training data (Meehan et al., AISTATS 2020).")
+FIGURES = {"ratio_maps": RATIO_MAPS, "profiles": PROFILES, "corner_over_training": CORNER_OVER_TRAINING,
+           "kid_over_training": KID_OVER_TRAINING, "copying": COPYING}
 NO_HELD_OUT = "No held-out real images for this data set, so the copying test is left out."
 
 
@@ -74,3 +79,38 @@ def trained_weights(run: str) -> str:
 
 def overlap_verdict(high: int, low: int, stride: int) -> str:
     return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
+
+
+def verdict_list(verdicts: list[Paired]) -> str:
+    """One bullet per measure: its short name, then the paired verdict in words."""
+    return "\n".join(f"- **{MEASURES[v.measure][0].split(',')[0].split(' (')[0]}**: {v.sentence(named=False)}"
+                     for v in verdicts)
+
+
+def run_timing(metas: dict[str, dict]) -> str:
+    return " · ".join(f"{v}: {m['steps_done']} steps, {m['wall_time_s']:.0f} s, {m['steps_per_s']:.2f} steps/s "
+                      f"(trained with {'+'.join(m['trained_together'])})" for v, m in metas.items())
+
+
+POLARITY = {"auto": "detect", "yes": "invert", "no": "keep as is"}
+SHARE = ("Anyone with this link sees this view: the run, the samples' seed, the step and the section, and your live "
+         "training's progress while it runs. It gives no control: pausing, stopping, training and uploading stay "
+         "with this browser, whose key is kept in a cookie, never in a link. The address bar holds the same link.")
+WATCHING = ("You are watching a training from a shared link: progress only. Only the browser that started it can "
+            "pause or stop it.")
+
+
+def queued(position: int, limit: int) -> str:
+    return (f"Queued: place {position}. This server trains {limit} run(s) at once; yours starts when a slot frees "
+            "up, as long as this page stays open.")
+
+
+def job_status(state: str, error: str, live: Live | None, position: int) -> str:
+    """The sidebar's one line about this browser's training, on every section."""
+    if state == "queued":
+        return f"Training queued: place {position}"
+    if live is None:
+        return f"Training: {error}" if error else "Training: starting ..."
+    if state == "done":
+        return f"Training {live.status}" + (f": {error}" if error else "")
+    return f"Training: step {live.step}/{live.steps} ({live.status})"

@@ -201,6 +201,16 @@ def state_fingerprint(state: dict[str, np.ndarray]) -> str | None:
     return json.loads(str(state["meta"])).get("data_fingerprint")
 
 
+def load_run(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...], str | None, dict[str, np.ndarray] | None]:
+    """(config, variants, data fingerprint, checkpoint state) of the run in `out_dir`: from its
+    checkpoint, or from its run file alone (state None) when it was cut off before the first."""
+    out = Path(out_dir)
+    if (out / CHECKPOINT).is_file() or not (out / RUN_FILE).is_file():
+        config, variants, state = load_checkpoint(out)
+        return config, variants, state_fingerprint(state), state
+    return (*load_run_file(out), None)
+
+
 def checkpoint_progress(out_dir: str | os.PathLike) -> tuple[int, int]:
     """(steps done, steps planned) of a run's checkpoint, reading only its small meta record."""
     path = Path(out_dir) / CHECKPOINT

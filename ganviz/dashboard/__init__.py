@@ -1,0 +1,6 @@
+"""Everything the Streamlit page does that is not a widget, tested without Streamlit:
+
+  state   what a link restores (the view), and the owner key that grants control (never in a link)
+  runs    finding runs, naming new ones, uploads and bundle zips
+  jobs    trainings, each in a process of its own, limited and queued server-wide
+"""

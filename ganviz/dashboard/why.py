@@ -1,0 +1,31 @@
+"""The "Why they differ" section's widgets: the overlap of a transposed convolution for any
+kernel and stride, both operators on one small map, and what the trained weights paint. The
+numbers come from `present.explain` and the NumPy generators."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from ganviz.config import VARIANT_LABELS
+from ganviz.present import explain, texts
+from ganviz.present.charts import heatmap
+
+
+def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
+    """`flat_responses`: each trained generator's first upsampling layer given a flat input."""
+    st.markdown(texts.WHY)
+    c1, c2 = st.columns(2)
+    k, s = c1.slider("Kernel size", 1, 7, 5), c2.slider("Stride", 1, 4, 2)
+    c1, c2 = st.columns([2, 1])
+    c1.plotly_chart(heatmap(explain.overlap_map(k, s, 6), f"Taps per output pixel: transpose conv, kernel {k}, stride {s}",
+                            "Blues", text=True), width="stretch")
+    pattern = explain.overlap_pattern(k, s)
+    c2.plotly_chart(heatmap(pattern, "One period of the interior", "Blues", text=True), width="stretch")
+    c2.markdown(texts.overlap_verdict(pattern.max(), pattern.min(), s))
+    st.markdown(texts.SAME_MAP)
+    demo = explain.operator_demo(np.eye(4), 5)
+    for col, (name, arr) in zip(st.columns(len(demo)), demo.items()):
+        col.plotly_chart(heatmap(arr.round(2), name), width="stretch")
+    st.markdown(texts.trained_weights(run_name))
+    for col, (variant, response) in zip(st.columns(len(flat_responses)), flat_responses.items()):
+        col.plotly_chart(heatmap(response.round(4), VARIANT_LABELS[variant], "RdBu"), width="stretch")
