@@ -34,10 +34,15 @@ def power_spectrum(images: np.ndarray) -> np.ndarray:
 REAL_REFERENCE = 1024  # training images whose mean spectrum stands for "real"
 
 
-def real_spectrum(images: np.ndarray) -> np.ndarray:
-    """The mean power spectrum of a fixed random subset of training images."""
+def reference_images(images: np.ndarray) -> np.ndarray:
+    """A fixed random subset of REAL_REFERENCE training images: what generated images are measured against."""
     pick = np.random.default_rng(0).choice(len(images), min(len(images), REAL_REFERENCE), replace=False)
-    return power_spectrum(np.asarray(images)[np.sort(pick)])
+    return np.asarray(images)[np.sort(pick)]
+
+
+def real_spectrum(images: np.ndarray) -> np.ndarray:
+    """The mean power spectrum of the reference subset of training images."""
+    return power_spectrum(reference_images(images))
 
 
 def _radius(shape: tuple[int, int]) -> np.ndarray:

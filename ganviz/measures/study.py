@@ -12,13 +12,13 @@ from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
-from ganviz.spectrum import REAL_REFERENCE, power_spectrum, real_spectrum
+from ganviz.spectrum import power_spectrum, reference_images
 from ganviz.store.bundle import Bundle
 from ganviz.view.compare import generate
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
 
-N_SAMPLES = 256  # samples per generator; measured against REAL_REFERENCE training images
+N_SAMPLES = 256  # samples per generator; measured against spectrum.reference_images
 
 
 def held_out(spec: str, n: int) -> np.ndarray | None:
@@ -55,8 +55,8 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
     spec = specs.pop()
     train = data.load(spec).images
     index = L1Index.build(train)
-    reference = train[np.random.default_rng(0).choice(len(train), min(len(train), REAL_REFERENCE), replace=False)]
-    real, real_div = real_spectrum(train), analysis.mean_pairwise_l1(reference)
+    reference = reference_images(train)
+    real, real_div = power_spectrum(reference), analysis.mean_pairwise_l1(reference)
     extra = held_out(spec, n)
     clf = _classifier(spec)
     real_features = clf.features(reference) if clf else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganviz.view.inference import conv_same
+
 
 def overlap_map(kernel: int, stride: int, size: int = 8) -> np.ndarray:
     """How many kernel taps land on each output pixel of a transposed convolution.
@@ -43,15 +45,9 @@ def zero_insert(x: np.ndarray, stride: int = 2) -> np.ndarray:
     return out
 
 
-def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """2D 'same' correlation, zero padded, for small teaching examples."""
-    k = kernel.shape[0]
-    pad = np.pad(x, ((k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2)))
-    out = np.zeros_like(x, dtype=float)
-    for i in range(k):
-        for j in range(k):
-            out += kernel[i, j] * pad[i: i + x.shape[0], j: j + x.shape[1]]
-    return out
+def _conv2d(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """One channel through the viewer's 'same' convolution: (H, W) * (k, k) -> (H, W)."""
+    return conv_same(x[None, :, :, None].astype(np.float32), kernel[:, :, None, None].astype(np.float32))[0, :, :, 0]
 
 
 def operator_demo(x: np.ndarray, kernel_size: int = 5) -> dict[str, np.ndarray]:
@@ -59,5 +55,5 @@ def operator_demo(x: np.ndarray, kernel_size: int = 5) -> dict[str, np.ndarray]:
     kernel = np.ones((kernel_size, kernel_size)) / kernel_size**2
     up = nearest_upsample(x)
     zeros = zero_insert(x)
-    return {"input": x, "nearest upsample": up, "upsample + conv": conv_same(up, kernel),
-            "zero insertion": zeros, "transpose conv": conv_same(zeros, kernel) * 4}
+    return {"input": x, "nearest upsample": up, "upsample + conv": _conv2d(up, kernel),
+            "zero insertion": zeros, "transpose conv": _conv2d(zeros, kernel) * 4}

@@ -52,21 +52,36 @@ def check_weights(bundle: Bundle) -> None:
         read_weights(bundle.path / DISCRIMINATOR, discriminator_shapes(bundle.config))
 
 
-CHUNK_IMAGES = 8  # images whose patch matrix is built at once: ~40 MB for the book's widest layer
+CHUNK_IMAGES = 8  # images convolved at once: ~40 MB of patches for the book's widest layer
 
 
 def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Conv2D(padding='valid', stride 1) as one matrix product per chunk of images (im2col):
-    x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O) -> (N, H, W, O)."""
+    """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
+    -> (N, H, W, O), as one matrix product per chunk of images, whichever way is smaller:
+      O >= C  im2col: gather the k*k*C patch of every output pixel, then (patches @ kernel)
+      O <  C  shift-add: (x @ kernel) gives every tap's k*k*O products at every input pixel,
+              then each tap's slice is added in at its offset (the last layer, O = 1: ~15x)"""
     n, hp, wp, c = x.shape
     k, o = kernel.shape[0], kernel.shape[3]
     h, w = hp - k + 1, wp - k + 1
-    flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
     out = np.empty((n, h, w, o), np.float32)
+    if o >= c:
+        flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
+            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
+            out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
+        return out
+    flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
     for s in range(0, n, CHUNK_IMAGES):
-        windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
-        patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
-        out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
+        chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
+        taps = (chunk.reshape(-1, c) @ flat).reshape(len(chunk), hp, wp, k, k, o)
+        acc = out[s:s + CHUNK_IMAGES]
+        acc[:] = taps[:, :h, :w, 0, 0]
+        for u in range(k):
+            for v in range(k):
+                if u or v:
+                    acc += taps[:, u:u + h, v:v + w, u, v]
     return out
 
 
@@ -100,23 +115,44 @@ def conv_transpose_same(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.nd
 class NumpyGenerator:
     """Callable like a Keras generator in inference mode: z (N, z_dim) -> images (N, 28, 28, 1).
 
-    The dashboard shares one per bundle among all sessions, so its weights are read-only."""
+    At load, each layer becomes one 'valid' convolution (a doubling operator's phase kernel)
+    with its batch norm folded into the kernel and bias: the forward pass is then a product,
+    an add and an activation per layer. The dashboard shares one per bundle among all
+    sessions, so its weights are read-only."""
 
     def __init__(self, config: GANConfig, variant: str, weights: dict[str, np.ndarray]):
         for array in weights.values():
             array.setflags(write=False)
         self.config, self.variant, self.w = config, variant, weights
         self.input_shape = (None, config.z_dim)
+        scale, shift = self._bn("generator_dense_bn")
+        self._dense = (weights["generator_dense/kernel"] * scale, weights["generator_dense/bias"] * scale + shift)
+        self._layers = [self._folded(i) for i in range(len(config.g_filters))]
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "NumpyGenerator":
         shapes = weight_shapes(bundle.config, bundle.variant)
         return cls(bundle.config, bundle.variant, read_weights(bundle.path / "generator.weights.h5", shapes))
 
-    def _bn_relu(self, x: np.ndarray, name: str) -> np.ndarray:
+    def _bn(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Batch norm in inference mode as y = x * scale + shift (moving statistics)."""
         w = self.w
         scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
-        return np.maximum((x - w[f"{name}/moving_mean"]) * scale + w[f"{name}/beta"], 0.0)
+        return scale, w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
+
+    def _folded(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], int]:
+        """Layer i as (valid kernel, bias, input padding, phases per side), batch norm folded in."""
+        kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
+        if self.variant == "transpose":
+            kernel, (table, lo, hi) = kernel.transpose(0, 1, 3, 2), transpose_taps(kernel.shape[0], factor)
+        else:
+            table, lo, hi = phase_taps(kernel.shape[0], factor)
+        bias = self.w[f"generator_conv_{i}/bias"]
+        if i < len(self.config.g_filters) - 1:
+            scale, shift = self._bn(f"generator_bn_{i}")
+            kernel, bias = kernel * scale, bias * scale + shift
+        f = table.shape[0]
+        return (phase_kernel(kernel, table).astype(np.float32), np.tile(bias, f * f).astype(np.float32), (-lo, hi), f)
 
     def upsampling_layer(self, i: int, x: np.ndarray) -> np.ndarray:
         """Layer i's operator alone (no bias, no batch norm) on x (N, H, W, C)."""
@@ -133,11 +169,16 @@ class NumpyGenerator:
         return self.upsampling_layer(i, np.ones((1, size, size, channels), np.float32))[0].mean(axis=-1)
 
     def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
-        c, w = self.config, self.w
-        x = np.asarray(z, np.float32) @ w["generator_dense/kernel"] + w["generator_dense/bias"]
-        x = self._bn_relu(x, "generator_dense_bn").reshape(len(x), *c.g_initial_shape)
-        last = len(c.g_filters) - 1
-        for i in range(len(c.g_filters)):
-            x = self.upsampling_layer(i, x) + w[f"generator_conv_{i}/bias"]
-            x = self._bn_relu(x, f"generator_bn_{i}") if i < last else np.tanh(x)
-        return x.astype(np.float32)
+        kernel, bias = self._dense
+        x = np.maximum(np.asarray(z, np.float32) @ kernel + bias, 0.0).astype(np.float32)
+        x = x.reshape(len(x), *self.config.g_initial_shape)
+        for i, (kernel, bias, (lo, hi), f) in enumerate(self._layers):
+            y = conv_valid(np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0))), kernel)
+            y += bias
+            if i < len(self._layers) - 1:
+                np.maximum(y, 0.0, out=y)
+            else:
+                np.tanh(y, out=y)
+            n, h, w, _ = y.shape
+            x = y.reshape(n, h, w, f, f, -1).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, -1)
+        return x
