@@ -294,6 +294,12 @@ def cmd_bench(args: argparse.Namespace) -> None:
     bench_main(args.quick, args.json, not args.no_browser)
 
 
+def cmd_load(args: argparse.Namespace) -> None:
+    _tools()
+    from tools.load import main as load_main
+    load_main(args.viewers, args.trainings, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m ganviz", description="Compare UpSampling2D+Conv2D with Conv2DTranspose "
                 "generators of the book's first GAN.")
@@ -379,6 +385,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
     b.set_defaults(func=cmd_bench)
+
+    ld = sub.add_parser("load", help="real browsers against one dashboard server: many viewers at once, "
+                        "trainings in a row (times, server memory)")
+    ld.add_argument("--viewers", type=int, default=10, metavar="N", help="browsers opening the page at once (0: skip)")
+    ld.add_argument("--trainings", type=int, default=0, metavar="N", help="30-step trainings in a row (0: skip)")
+    ld.add_argument("--json", help="also write the results as JSON here")
+    ld.set_defaults(func=cmd_load)
     return p
 
 

@@ -5,18 +5,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ganviz.dashboard.state import COOKIE, public_id
-from tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, peak_rss_mb, wait_for_images
+from tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, rss_mb, train_now, wait_for_images
 
 ROOT = Path(__file__).parents[1]
-
-
-def _train(page, steps: int, dataset: str = "doodles:camel:200") -> None:
-    """Fill in "Train now" (batch 8) and press Train."""
-    page.get_by_role("radio", name="Train now", exact=True).click()
-    page.get_by_label("Data set", exact=True).fill(dataset)
-    page.get_by_label("Steps", exact=True).fill(str(steps))
-    page.get_by_label("Batch size", exact=True).fill("8")
-    page.get_by_role("button", name="Train", exact=True).click()
 
 
 def test_dashboard_in_a_real_browser(tmp_path):
@@ -37,7 +28,7 @@ def test_dashboard_in_a_real_browser(tmp_path):
         page.wait_for_selector("text=Replay: probe batch at step", timeout=60_000)
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
 
-        _train(page, 3, "doodles:camel:40")
+        train_now(page, 3, "doodles:camel:40")
         page.wait_for_selector("text=Saved 2 bundle(s)", timeout=180_000)
         assert page.locator(IMAGES).count() >= 2  # the live probe samples
         assert page.locator("[data-testid='stException']").count() == 0
@@ -93,11 +84,11 @@ def test_four_sessions_train_view_share_and_stay_apart(tmp_path):
             return time.time() - t0
 
         idle = [new_samples_latency(d) for _ in range(3)]
-        _train(a, 20_000)
-        _train(b, 20_000)
+        train_now(a, 20_000, "doodles:camel:200")
+        train_now(b, 20_000, "doodles:camel:200")
         a.wait_for_selector("text=/step [1-9]\\d*\\/20000/", timeout=180_000)
         b.wait_for_selector("text=/step [1-9]\\d*\\/20000/", timeout=180_000)
-        _train(c, 10)
+        train_now(c, 10, "doodles:camel:200")
         c.wait_for_selector("text=Queued: place 1", timeout=60_000)  # the server's 2 slots are taken
 
         # D browses while A and B train: each click on "New samples" must change the pictures
@@ -168,4 +159,4 @@ def test_four_sessions_train_view_share_and_stay_apart(tmp_path):
         print(f"\nsessions held: 4; 'New samples' answered in {', '.join(f'{s:.2f}' for s in idle)} s idle, "
               f"{', '.join(f'{s:.2f}' for s in busy)} s while 2 trainings ran; closed tab's training stopped and "
               f"saved {stopped_after:.1f} s after close (orphan limit 15 s); server peak RSS "
-              f"{peak_rss_mb(proc.pid):.0f} MB")
+              f"{rss_mb(proc.pid):.0f} MB")

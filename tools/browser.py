@@ -59,10 +59,19 @@ def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float =
         log.close()
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM), Linux only."""
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Resident memory of a process at its peak (VmHWM) or now (VmRSS), Linux only."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+    return int(status.split(f"{field}:")[1].split()[0]) / 1024
+
+
+def train_now(page, steps: int, dataset: str, batch: int = 8) -> None:
+    """Fill in "Train now" and press Train."""
+    page.get_by_role("radio", name="Train now", exact=True).click()
+    page.get_by_label("Data set", exact=True).fill(dataset)
+    page.get_by_label("Steps", exact=True).fill(str(steps))
+    page.get_by_label("Batch size", exact=True).fill(str(batch))
+    page.get_by_role("button", name="Train", exact=True).click()
 
 
 @contextmanager
@@ -96,4 +105,4 @@ def cold_start(app_dir: Path, env: dict[str, str] | None = None, timeout: float 
         page.goto(url)
         seconds = wait_for_images(page, 2, timeout) - t0
         page.wait_for_selector(".js-plotly-plot", timeout=timeout * 1000)
-        return {"seconds_to_samples": seconds, "server_peak_rss_mb": peak_rss_mb(proc.pid)}
+        return {"seconds_to_samples": seconds, "server_peak_rss_mb": rss_mb(proc.pid)}

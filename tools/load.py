@@ -1,0 +1,109 @@
+"""Load on one dashboard server, as a class or a long day puts it there. Real browsers
+(headless Chromium contexts, one per user) against `streamlit run app.py`:
+
+  viewers N    N browsers open the page at once, each with its own seed in its link, then all
+               press "New samples" at once: p50 / p95 / max seconds until each page shows both
+               sample grids, in each phase; the server's CPU seconds per "New samples" (its own
+               share, apart from the browsers'); the server's peak RSS
+  trainings N  one browser trains N short runs in a row (30 steps, both variants, the default
+               data set) and compares a new seed after each: the server's RSS after each round
+               (trainings run in their own processes, so it should stay flat)
+
+The browsers share the machine with the server, so the times overstate the server's share.
+Run: python -m ganviz load --viewers 10 --trainings 10 [--json out.json]
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tools.browser import IMAGES, chromium_browser, dashboard, rss_mb, train_now
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process has used so far (user + system), Linux only."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    return {"p50_s": float(np.percentile(seconds, 50)), "p95_s": float(np.percentile(seconds, 95)),
+            "max_s": max(seconds)}
+
+
+def _until_all(pages, done, timeout: float) -> list[float]:
+    """Seconds until `done(page)` for each page, polling them in turn (one thread drives all)."""
+    t0, took = time.time(), [None] * len(pages)
+    while None in took:
+        if time.time() - t0 > timeout:
+            raise TimeoutError(f"{took.count(None)} of {len(pages)} pages not done after {timeout:.0f} s")
+        for i, page in enumerate(pages):
+            if took[i] is None and done(page):
+                took[i] = time.time() - t0
+        time.sleep(0.05)
+    return took
+
+
+def viewers(n: int, timeout: float = 600) -> dict:
+    with tempfile.TemporaryDirectory() as runs, dashboard(ROOT, {"GANVIZ_RUNS": runs}) as (url, proc), \
+            chromium_browser() as browser:
+        pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(n)]
+        for seed, page in enumerate(pages):
+            page.goto(f"{url}/?seed={seed}")
+        opened = _until_all(pages, lambda p: p.locator(IMAGES).count() >= 2, timeout)
+        before = [p.locator(IMAGES).first.get_attribute("src") for p in pages]
+        time.sleep(5)  # let the opening settle, so the CPU below is the clicks'
+        cpu0 = cpu_s(proc.pid)
+        for page in pages:
+            page.get_by_role("button", name="New samples").click(no_wait_after=True)
+        changed = _until_all(pages, lambda p: p.locator(IMAGES).first.get_attribute("src") != before[pages.index(p)],
+                             timeout)
+        server_cpu = cpu_s(proc.pid) - cpu0
+        return {"viewers": n, "open": _percentiles(opened), "new_samples": _percentiles(changed),
+                "server_cpu_s_per_new_samples": server_cpu / n, "server_peak_rss_mb": rss_mb(proc.pid)}
+
+
+def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:
+    with tempfile.TemporaryDirectory() as runs, dashboard(ROOT, {"GANVIZ_RUNS": runs}) as (url, proc), \
+            chromium_browser() as browser:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.goto(url)
+        page.wait_for_function(f"document.querySelectorAll(\"{IMAGES}\").length >= 2", timeout=timeout * 1000)
+        rss = [rss_mb(proc.pid, "VmRSS")]
+        for round_ in range(1, n + 1):
+            train_now(page, steps, "doodles:camel:2000", batch=64)
+            page.wait_for_selector("text=Saved 2 bundle(s)", timeout=timeout * 1000)
+            page.get_by_role("radio", name="Compare", exact=True).click()
+            page.wait_for_function(f"document.querySelectorAll(\"{IMAGES}\").length >= 2", timeout=timeout * 1000)
+            before = page.locator(IMAGES).first.get_attribute("src")
+            page.get_by_role("button", name="New samples").click()
+            page.wait_for_function(f"document.querySelector(\"{IMAGES}\").src != {before!r}", timeout=timeout * 1000)
+            rss.append(rss_mb(proc.pid, "VmRSS"))
+            print(f"training {round_}: server RSS {rss[-1]:.0f} MB", flush=True)
+        tensorflow = "tensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()
+        return {"trainings": n, "steps": steps, "server_rss_mb": rss, "tensorflow_in_server": tensorflow}
+
+
+def main(n_viewers: int, n_trainings: int, json_path: str | None = None) -> dict:
+    out = {}
+    if n_viewers:
+        out["viewers"] = v = viewers(n_viewers)
+        print(f"{v['viewers']} viewers at once: both grids after p50 {v['open']['p50_s']:.1f} s, p95 "
+              f"{v['open']['p95_s']:.1f} s; 'New samples' on every page at once: p50 {v['new_samples']['p50_s']:.1f} s, "
+              f"p95 {v['new_samples']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_new_samples']:.2f} s a page; "
+              f"server peak RSS {v['server_peak_rss_mb']:.0f} MB", flush=True)
+    if n_trainings:
+        out["trainings"] = t = trainings(n_trainings)
+        print(f"{t['trainings']} trainings of {t['steps']} steps: server RSS "
+              f"{' -> '.join(f'{r:.0f}' for r in t['server_rss_mb'])} MB; TensorFlow in the server: "
+              f"{t['tensorflow_in_server']}", flush=True)
+    if json_path:
+        Path(json_path).write_text(json.dumps(out, indent=2))
+    return out
