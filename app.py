@@ -15,7 +15,8 @@ import streamlit as st
 from ganviz import data
 from ganviz.config import VARIANT_LABELS, GANConfig
 from ganviz.dashboard.jobs import Trainings
-from ganviz.dashboard.runs import bundle_zip, bundles_on, import_bundle_zip, live_dir, run_label, runs_for
+from ganviz.dashboard.runs import bundle_zip, bundles_on, default_pair, live_dir, run_label, runs_for, side_by_side
+from ganviz.dashboard.share import share_panel
 from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, set_cookie_script,
                                     share_link)
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
@@ -129,9 +130,9 @@ def public_view() -> dict[str, str]:
     live = f"runs/{own}/{job.out_dir.name}" if job is not None and not job.done else linked["live"]
     return {**state.to_query(), **({"live": live} if live else {})}
 
-st.title("Upsampling vs transposed convolution in a GAN")
-st.caption("The first GAN of Foster's *Generative Deep Learning* (ch. 4), trained twice with the same "
-           "discriminator, data order and noise: the generators differ only in how they double a feature map.")
+
+st.title(texts.TITLE)
+st.caption(texts.SUBTITLE)
 
 # ---- sidebar: which run, which samples ----
 with st.sidebar:
@@ -142,26 +143,17 @@ with st.sidebar:
         st.session_state.w_run = run_names[0]
     state.run = st.selectbox("Compare the generators of", run_names, key="w_run",
                              format_func=lambda name: run_label(name, own)) if runs else ""
+    run = next((r for r in runs if r.name == state.run), None)
+    if run is not None and len(run.bundles) > 2:  # a run of more operators: any two side by side
+        run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), default_pair(run.bundles),
+                                               max_selections=2, format_func=VARIANT_LABELS.get))
     st.number_input("Sample seed (latent z)", 0, 2**31 - 1, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
     state.seed = int(st.session_state.w_seed)
 
-    st.header("Share")
-    with st.popover("Share this view", width="stretch"):
-        st.code(share_link(st.context.url, public_view()), language=None)
-        st.caption(texts.SHARE)
-    uploaded = st.file_uploader("Upload a bundle (.zip)", type=["zip"])
-    if uploaded is not None and st.session_state.get("imported") != uploaded.file_id:
-        try:
-            path = import_bundle_zip(uploaded.getvalue(), mine / "uploads")
-            st.session_state.imported = uploaded.file_id
-            cached_runs.clear()
-            st.success(f"Loaded {path.parent.name}; pick yours/uploads/{path.parent.name} under Run.")
-        except UserError as exc:
-            st.error(str(exc))
+    share_panel(share_link(st.context.url, public_view()), mine / "uploads", cached_runs.clear)
 
-run = next((r for r in runs if r.name == state.run), None)
 if st.session_state.get("w_view") is None:  # the active section clicked again, or lost in a rerun a fragment asked for
     st.session_state.w_view = state.view
 state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or state.view

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz.config import CHECKPOINT_EVERY, CHECKPOINT_SECONDS, PRECISIONS, STRATEGIES, VARIANTS, GANConfig
+from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, PRECISIONS, STRATEGIES, VARIANTS, GANConfig
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
@@ -140,7 +140,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not args.out:
             raise UsageError("python -m ganviz train: --out DIR is required (or --resume DIR)")
         out, state = Path(args.out), None
-        variants = VARIANTS if args.variant == "both" else (args.variant,)
+        variants = {"both": BOOK_PAIR, "all": VARIANTS}.get(args.variant, (args.variant,))
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
                            d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
                            fused_step=args.fused, precision=args.precision)
@@ -192,15 +192,15 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     config = GANConfig()
     for spec, seed in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
-        if not args.force and all((out / v / "config.json").is_file() for v in VARIANTS):
+        if not args.force and all((out / v / "config.json").is_file() for v in BOOK_PAIR):
             print(f"{out}: present (--force retrains it)", flush=True)
             continue
         t0 = time.time()
         cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
-        trainer = run.start(cfg, VARIANTS, data.load(spec).images, out, None if args.quiet else _print_progress)
+        trainer = run.start(cfg, BOOK_PAIR, data.load(spec).images, out, None if args.quiet else _print_progress)
         run.train(trainer, out)
         (out / CHECKPOINT).unlink()
-        for v in VARIANTS:
+        for v in BOOK_PAIR:
             (out / v / DISCRIMINATOR).unlink()
         print(f"{out}: {time.time() - t0:.0f} s", flush=True)
 
@@ -291,7 +291,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
     _tools()
     from tools.bench import main as bench_main
-    bench_main(args.quick, args.json, not args.no_browser)
+    bench_main(args.quick, args.json, not args.no_browser, args.operators)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -310,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="show TensorFlow's start-up logs (hidden by default; also GANVIZ_VERBOSE=1)")
 
     t = sub.add_parser("train", parents=[loud], help="train one or both generator variants and write bundles")
-    t.add_argument("--variant", choices=(*VARIANTS, "both"), default="both")
+    t.add_argument("--variant", choices=(*VARIANTS, "both", "all"), default="both",
+                   help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
     t.add_argument("--steps", type=_positive, default=d.steps)
     t.add_argument("--batch", type=_positive, default=d.batch_size)
     t.add_argument("--dataset", default=d.dataset, help=SPECS)
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
+    b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
     b.set_defaults(func=cmd_bench)
 
     ld = sub.add_parser("load", help="real browsers against one dashboard server: many viewers at once, "

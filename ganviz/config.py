@@ -10,7 +10,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-VARIANTS = ("upsample", "transpose")
+# The generator's doubling operator. The book's pair first (`both`); then the fixes the literature
+# proposes for checkerboards (Odena, Dumoulin & Olah, Distill 2016; Shi et al., CVPR 2016;
+# Aitken et al., arXiv 1707.02937, 2017), each around the same discriminator, loop and noise.
+BOOK_PAIR = ("upsample", "transpose")
+VARIANTS = (*BOOK_PAIR, "subpixel", "bilinear", "transpose4")
 PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
 # what the training loop records per step, per variant
@@ -27,7 +31,11 @@ CLASSIFIER_KERNEL, CLASSIFIER_FEATURES = 3, 128
 VARIANT_LABELS = {
     "upsample": "UpSampling2D + Conv2D",
     "transpose": "Conv2DTranspose",
+    "subpixel": "Sub-pixel (Conv2D x4 + depth_to_space, ICNR)",
+    "bilinear": "Bilinear UpSampling2D + Conv2D",
+    "transpose4": "Conv2DTranspose, kernel 4",
 }
+TRANSPOSE4_KERNEL = 4  # divisible by the stride 2, so every output pixel gets the same number of taps
 
 
 @dataclass(frozen=True)

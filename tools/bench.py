@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganviz import data
-from ganviz.config import VARIANTS, GANConfig
+from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
 from ganviz.gan.models import UpsampleConv2D, build_discriminator, build_generator
 from ganviz.gan.training import GAN
 from ganviz.noise import batch_stream
@@ -146,7 +146,7 @@ SETUPS = (
 
 def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int) -> list[dict]:
     rows = []
-    for variant in VARIANTS:
+    for variant in BOOK_PAIR:
         cfg = config.replace(variant=variant)
         row = {"variant": variant}
         for name, loop, changes, fused_layer in SETUPS:
@@ -265,7 +265,7 @@ def bench_viewer(n: int) -> dict[str, float]:
     from ganviz.view.compare import generate
     from ganviz.view.inference import NumpyGenerator
     out = {}
-    for variant in VARIANTS:
+    for variant in BOOK_PAIR:
         path = ROOT / "pretrained" / "doodles-camel-s0" / variant
         gen = NumpyGenerator.from_bundle(load_bundle(path))
         z = latent_batch(0, n, gen.config.z_dim)
@@ -274,6 +274,30 @@ def bench_viewer(n: int) -> dict[str, float]:
         generate(gen, z)
         out[variant] = n / (time.perf_counter() - t0)
     return out
+
+
+def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n_view: int) -> list[dict]:
+    """Every doubling operator side by side: parameters, FLOPs per image (literal layers),
+    training images/s of ganviz's step (float32) and the NumPy viewer's images/s, each
+    variant alone, fresh weights."""
+    from ganviz.gan.models import build_generator
+    from ganviz.noise import latent_batch
+    from ganviz.view.inference import NumpyGenerator, generator_flops
+    rows = []
+    for variant in VARIANTS:
+        cfg = config.replace(variant=variant)
+        model = build_generator(cfg, variant)
+        gen = NumpyGenerator(cfg, variant, {f"{l.name}/{w.name}": np.array(w.numpy()) for l in model.layers
+                                            for w in l.weights})
+        z = latent_batch(0, n_view, cfg.z_dim)
+        gen(z[:2])
+        t0 = time.perf_counter()
+        gen(z)
+        rows.append({"variant": variant, "generator_parameters": model.count_params(),
+                     "mflop_per_image": generator_flops(cfg, variant) / 1e6,
+                     "training_images_per_s": _throughput(GAN(cfg, variant).train_step, cfg, x, warmup, steps),
+                     "viewer_images_per_s": n_view / (time.perf_counter() - t0)})
+    return rows
 
 
 def _cpu_name() -> str:
@@ -300,13 +324,15 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "quick": quick,
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15),
         "op_profile_ms_per_step": {f"{v}, {p}": op_profile(config.replace(variant=v, precision=p), x, 1 if quick else 10)
-                                   for p in ("float32", "mixed_bfloat16") for v in VARIANTS},
+                                   for p in ("float32", "mixed_bfloat16") for v in BOOK_PAIR},
         "matmul_peak_gflop_per_s": max(peaks_before[tf.float32], peak(tf.float32)),
         "bf16_matmul_peak_gflop_per_s": max(peaks_before[tf.bfloat16], peak(tf.bfloat16)),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
         "viewer_images_per_s": bench_viewer(8 if quick else 256),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
-                                      for v in VARIANTS},
+                                      for v in BOOK_PAIR},
+        "operators": bench_operators(config, x, warmup=1 if quick else 3, steps=1 if quick else 15,
+                                     n_view=8 if quick else 256),
     }
     for row in result["training"]:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
@@ -315,6 +341,17 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         from tools.browser import cold_start
         result["cold_start"] = cold_start(ROOT)
     return result
+
+
+def operators_table(rows: list[dict]) -> str:
+    """Markdown: every doubling operator against the book's upsample."""
+    base = next(r for r in rows if r["variant"] == "upsample")
+    lines = ["| variant | generator parameters | MFLOP / image | training images/s | viewer images/s |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['generator_parameters']:,} ({r['generator_parameters'] - base['generator_parameters']:+,}) "
+                     f"| {r['mflop_per_image']:.0f} | {r['training_images_per_s']:.0f} "
+                     f"({r['training_images_per_s'] / base['training_images_per_s']:.2f}x) | {r['viewer_images_per_s']:.0f} |")
+    return "\n".join(lines)
 
 
 def table(result: dict) -> str:
@@ -343,6 +380,7 @@ def table(result: dict) -> str:
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
     lines += ["", "dashboard viewer (NumPy forward pass), images/s: " + ", ".join(
         f"{v} {ips:.0f}" for v, ips in result["viewer_images_per_s"].items())]
+    lines += ["", operators_table(result["operators"])]
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
         total = sum(kinds.values())
@@ -357,8 +395,14 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(quick: bool, json_path: str | None, browser: bool) -> None:
-    result = run(quick, browser)
-    print(table(result))
+def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False) -> None:
+    if operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
+        config = GANConfig(batch_size=8 if quick else 64)
+        x = data.to_model_scale(data.load("doodles:camel:256" if quick else "doodles:camel").images)
+        result = {"operators": bench_operators(config, x, 1 if quick else 3, 1 if quick else 15, 8 if quick else 256)}
+        print(operators_table(result["operators"]))
+    else:
+        result = run(quick, browser)
+        print(table(result))
     if json_path:
         Path(json_path).write_text(json.dumps(result, indent=2))

@@ -84,7 +84,8 @@ def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:
             page.wait_for_function(f"document.querySelectorAll(\"{IMAGES}\").length >= 2", timeout=timeout * 1000)
             before = page.locator(IMAGES).first.get_attribute("src")
             page.get_by_role("button", name="New samples").click()
-            page.wait_for_function(f"document.querySelector(\"{IMAGES}\").src != {before!r}", timeout=timeout * 1000)
+            page.wait_for_function(f"((document.querySelector(\"{IMAGES}\") || {{}}).src ?? {before!r}) != {before!r}",
+                                   timeout=timeout * 1000)  # images leave the page for a moment while it reruns
             rss.append(rss_mb(proc.pid, "VmRSS"))
             print(f"training {round_}: server RSS {rss[-1]:.0f} MB", flush=True)
         tensorflow = "tensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()

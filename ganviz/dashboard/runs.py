@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ganviz.config import VARIANTS, GANConfig
+from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
 from ganviz.dashboard.state import is_public_id
 from ganviz.data.files import IMAGE_SUFFIXES, images_from_bytes
 from ganviz.errors import BundleError, DataError
@@ -40,6 +40,18 @@ def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
             name = "/".join((label, *path.parent.relative_to(root).parts))
             groups.setdefault(name, {})[variant] = path
     return [RunGroup(name, {v: b[v] for v in VARIANTS if v in b}) for name, b in groups.items()]
+
+
+def default_pair(variants) -> list[str]:
+    """Which two of a run's operators the page puts side by side first: the book's pair where
+    the run has it, else its first two."""
+    variants = list(variants)
+    return list(BOOK_PAIR) if set(BOOK_PAIR) <= set(variants) else variants[:2]
+
+
+def side_by_side(run: RunGroup, chosen: list[str]) -> RunGroup:
+    """The run with only the chosen operators (all of them while fewer than one is chosen)."""
+    return RunGroup(run.name, {v: p for v, p in run.bundles.items() if v in chosen}) if chosen else run
 
 
 def runs_for(pretrained: Path, runs_root: Path, own: str, linked: str = "") -> list[RunGroup]:

@@ -10,7 +10,7 @@ from typing import Callable
 import streamlit as st
 
 from ganviz import data
-from ganviz.config import PRECISIONS, VARIANTS, GANConfig, fast_precision
+from ganviz.config import BOOK_PAIR, PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import new_run, resumable_runs, save_uploads
 from ganviz.data.files import ACCEPTED
@@ -115,7 +115,8 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
-        variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, VARIANTS)
+        variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, BOOK_PAIR,
+                                  format_func=lambda v: f"{v}: {VARIANT_LABELS[v]}")
         precision = st.radio("Precision", PRECISIONS, PRECISIONS.index(fast_precision()), horizontal=True,
                              help=texts.PRECISION_HELP)
         uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,

@@ -1,10 +1,15 @@
 """The book's discriminator and generator, with the generator's upsampling operator as a switch.
 
-The two generator variants are a controlled pair: same layers, same kernel sizes, same
+The book's two variants are a controlled pair: same layers, same kernel sizes, same
 parameter count (844,161 with the book's values). Only the way a feature map is made twice
 as large differs:
-  upsample   UpSampling2D (nearest: repeat each pixel 2x2) then Conv2D(stride 1)
-  transpose  Conv2DTranspose(stride 2): zeros between pixels, uneven kernel overlap
+  upsample    UpSampling2D (nearest: repeat each pixel 2x2) then Conv2D(stride 1)
+  transpose   Conv2DTranspose(stride 2): zeros between pixels, uneven kernel overlap
+and three known fixes for the checkerboard, which change only the doubling layers:
+  subpixel    Conv2D to 4x the channels, then depth_to_space(2), ICNR-initialised so that all
+              four phases start equal (Shi et al., CVPR 2016; Aitken et al., arXiv 2017)
+  bilinear    bilinear UpSampling2D then Conv2D (Odena, Dumoulin & Olah, Distill 2016)
+  transpose4  Conv2DTranspose with kernel 4, divisible by the stride: even overlap (Odena et al.)
 
 `config.precision` is every layer's Keras dtype policy (mixed_bfloat16: bfloat16 compute,
 float32 weights), except the discriminator's dropout and both models' outputs, always float32.
@@ -15,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ganviz.config import GANConfig
+from ganviz.config import TRANSPOSE4_KERNEL, GANConfig
 from ganviz.operators import phase_taps
 from ganviz.store.bundle import Bundle, load_weights
 
@@ -109,19 +114,60 @@ def batch_norm(config: GANConfig, name: str, fused: bool = True, synchronized: b
     return kind(momentum=config.g_bn_momentum, name=name, dtype=config.precision)
 
 
+class DepthToSpace(layers.Layer):
+    """(H, W, f*f*C) -> (f*H, f*W, C): the channels of each pixel become an f x f block."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        return tf.nn.depth_to_space(inputs, self.factor)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        f = self.factor
+        return (b, None if h is None else h * f, None if w is None else w * f, c // (f * f))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+class ICNR(keras.initializers.Initializer):
+    """A sub-pixel kernel whose f*f phases start as copies of one kernel drawn by `base`: the
+    layer then begins as nearest upsampling followed by a convolution, with no checkerboard at
+    initialisation (Aitken et al., 2017)."""
+
+    def __init__(self, base: keras.initializers.Initializer, factor: int):
+        self.base, self.factor = base, factor
+
+    def __call__(self, shape, dtype=None):
+        k1, k2, cin, cout = shape
+        one = self.base((k1, k2, cin, cout // self.factor**2), dtype=dtype)
+        return tf.tile(one, [1, 1, 1, self.factor**2])  # depth_to_space reads channel (a*f + b)*C + c
+
+
 def upsampling_block(config: GANConfig, variant: str, filters: int, kernel: int, factor: int, name: str,
                      fused: bool = True) -> list:
-    """The one place the variants differ: how a layer grows the feature map by `factor`."""
+    """The one place the variants differ: how a layer grows the feature map by `factor`. Layers
+    that keep the size (factor 1) are the book's for every variant: a transposed convolution
+    for `transpose` and `transpose4`, a convolution for the others."""
     init, p = _init(config), config.precision
-    if variant == "transpose":
+    if variant in ("transpose", "transpose4"):
+        kernel = TRANSPOSE4_KERNEL if variant == "transpose4" and factor > 1 else kernel
         return [layers.Conv2DTranspose(filters, kernel, strides=factor, padding="same", kernel_initializer=init,
                                        name=name, dtype=p)]
+    conv = layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name, dtype=p)
     if factor == 1:
-        return [layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name, dtype=p)]
+        return [conv]
+    if variant == "subpixel":
+        return [layers.Conv2D(filters * factor**2, kernel, padding="same", kernel_initializer=ICNR(init, factor),
+                              name=name, dtype=p), DepthToSpace(factor, name=f"{name}_depth_to_space", dtype=p)]
+    if variant == "bilinear":
+        return [layers.UpSampling2D(factor, interpolation="bilinear", name=f"{name}_upsample", dtype=p), conv]
     if fused:
         return [UpsampleConv2D(filters, kernel, factor, kernel_initializer=init, name=name, dtype=p)]
-    return [layers.UpSampling2D(factor, name=f"{name}_upsample", dtype=p),
-            layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name, dtype=p)]
+    return [layers.UpSampling2D(factor, name=f"{name}_upsample", dtype=p), conv]
 
 
 def build_generator(config: GANConfig, variant: str | None = None, fused: bool = True,

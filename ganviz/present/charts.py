@@ -12,7 +12,7 @@ from ganviz.config import VARIANT_LABELS
 if TYPE_CHECKING:
     from ganviz.measures.study import Study
 
-COLORS = {"upsample": "#1f77b4", "transpose": "#d62728"}
+COLORS = {"upsample": "#1f77b4", "transpose": "#d62728", "subpixel": "#2ca02c", "bilinear": "#9467bd", "transpose4": "#ff7f0e"}
 PANELS = (  # (title, [(metric, line style)])
     ("Discriminator loss", [("d_loss", "solid"), ("d_loss_real", "dot"), ("d_loss_fake", "dash")]),
     ("Generator loss", [("g_loss", "solid")]),

@@ -5,6 +5,9 @@ from __future__ import annotations
 from ganviz.measures.analysis import MEASURES, Paired
 from ganviz.store.live import Live
 
+TITLE = "Upsampling vs transposed convolution in a GAN"
+SUBTITLE = ("The first GAN of Foster's *Generative Deep Learning* (ch. 4), trained twice with the same discriminator, "
+            "data order and noise: the generators differ only in how they double a feature map.")
 PRECISION_HELP = (
     "float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, batch-norm "
     "statistics, dropout masks, losses and optimiser in float32: faster on CPUs that multiply bfloat16 in hardware "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.config import GANConfig
+from ganviz.config import TRANSPOSE4_KERNEL, GANConfig
 from ganviz.operators import phase_kernel, phase_taps, transpose_taps
 from ganviz.store.bundle import DISCRIMINATOR, Bundle, read_weights
 
@@ -24,13 +24,33 @@ def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]
     bn = lambda name, n: {f"{name}/{v}": (n,) for v in ("gamma", "beta", "moving_mean", "moving_variance")}
     shapes.update(bn("generator_dense_bn", units))
     cin = config.g_initial_shape[2]
-    for i, (f, k) in enumerate(zip(config.g_filters, config.g_kernels)):
-        shapes[f"generator_conv_{i}/kernel"] = (k, k, f, cin) if variant == "transpose" else (k, k, cin, f)
-        shapes[f"generator_conv_{i}/bias"] = (f,)
+    for i, (f, k, u) in enumerate(zip(config.g_filters, config.g_kernels, config.g_upsample)):
+        if variant in ("transpose", "transpose4"):
+            k = TRANSPOSE4_KERNEL if variant == "transpose4" and u > 1 else k
+            shapes[f"generator_conv_{i}/kernel"] = (k, k, f, cin)
+        else:
+            out = f * u * u if variant == "subpixel" else f  # sub-pixel: one channel per output phase
+            shapes[f"generator_conv_{i}/kernel"], shapes[f"generator_conv_{i}/bias"] = (k, k, cin, out), (out,)
+        shapes.setdefault(f"generator_conv_{i}/bias", (f,))
         if i < len(config.g_filters) - 1:
             shapes.update(bn(f"generator_bn_{i}", f))
         cin = f
     return shapes
+
+
+def generator_flops(config: GANConfig, variant: str) -> int:
+    """Multiply-adds x 2 of one generated image, counting each operator as its literal layers
+    compute it (UpSampling2D + Conv2D convolves the enlarged map; a transposed convolution
+    spreads each input pixel's kernel), without the fast paths' savings."""
+    h, w, c = config.g_initial_shape
+    macs = config.z_dim * h * w * c
+    for i, (f, u) in enumerate(zip(config.g_filters, config.g_upsample)):
+        kernel = weight_shapes(config, variant)[f"generator_conv_{i}/kernel"]
+        taps = kernel[0] * kernel[1] * kernel[2] * kernel[3]  # k * k * in * out, whichever way stored
+        enlarged_first = variant in ("upsample", "bilinear") and u > 1
+        macs += (h * u) * (w * u) * taps if enlarged_first else h * w * taps
+        h, w = h * u, w * u
+    return 2 * macs
 
 
 def discriminator_shapes(config: GANConfig) -> dict[str, tuple[int, ...]]:
@@ -95,10 +115,8 @@ def phase_conv(x: np.ndarray, kernel: np.ndarray, taps: tuple[np.ndarray, int, i
     """A doubling operator computed as one convolution of the input per output phase
     (ganviz/operators.py), then depth-to-space: x (N, H, W, C) -> (N, fH, fW, O)."""
     table, lo, hi = taps
-    f, o = table.shape[0], kernel.shape[3]
-    y = conv_valid(np.pad(x, ((0, 0), (-lo, hi), (-lo, hi), (0, 0))), phase_kernel(kernel, table))
-    n, h, w, _ = y.shape
-    return y.reshape(n, h, w, f, f, o).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, o)
+    f = table.shape[0]
+    return depth_to_space(conv_valid(np.pad(x, ((0, 0), (-lo, hi), (-lo, hi), (0, 0))), phase_kernel(kernel, table)), f)
 
 
 def upsample_conv_same(x: np.ndarray, kernel: np.ndarray, factor: int) -> np.ndarray:
@@ -110,6 +128,29 @@ def conv_transpose_same(x: np.ndarray, kernel: np.ndarray, stride: int) -> np.nd
     """Conv2DTranspose(padding='same'): each input pixel adds its kernel footprint every
     `stride` pixels of the output. kernel (k, k, O, C) as Keras stores it -> (N, sH, sW, O)."""
     return phase_conv(x, kernel.transpose(0, 1, 3, 2), transpose_taps(kernel.shape[0], stride))
+
+
+def bilinear_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
+    """UpSampling2D(factor, interpolation='bilinear') as Keras computes it (half-pixel centres,
+    edges clamped): for factor 2 each output pixel is 3/4 of its own input pixel and 1/4 of the
+    neighbour on its side, along each axis. x (N, H, W, C) -> (N, 2H, 2W, C)."""
+    if factor != 2:
+        raise ValueError(f"bilinear upsampling is implemented for factor 2, got {factor}")
+    for axis in (1, 2):
+        pad = [(0, 0)] * 4
+        pad[axis] = (1, 1)
+        e = np.pad(x, pad, mode="edge")
+        n = x.shape[axis]
+        prev, nxt = np.take(e, range(0, n), axis=axis), np.take(e, range(2, n + 2), axis=axis)
+        even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
+        x = np.stack([even, odd], axis=axis + 1).reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1:])
+    return x.astype(np.float32)
+
+
+def depth_to_space(y: np.ndarray, f: int) -> np.ndarray:
+    """(N, H, W, f*f*C) -> (N, fH, fW, C), TensorFlow's channel order: (a*f + b)*C + c."""
+    n, h, w, _ = y.shape
+    return y.reshape(n, h, w, f, f, -1).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, -1)
 
 
 class NumpyGenerator:
@@ -140,45 +181,58 @@ class NumpyGenerator:
         scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
         return scale, w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
 
-    def _folded(self, i: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int], int]:
-        """Layer i as (valid kernel, bias, input padding, phases per side), batch norm folded in."""
+    def _folded(self, i: int) -> tuple[bool, np.ndarray, np.ndarray, tuple[int, int], int]:
+        """Layer i as (bilinear first?, valid kernel, bias, input padding, phases per side), batch
+        norm folded into the kernel and bias. Every operator but bilinear is then one convolution
+        of the input whose output channels are the phases (depth_to_space order)."""
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
-        if self.variant == "transpose":
-            kernel, (table, lo, hi) = kernel.transpose(0, 1, 3, 2), transpose_taps(kernel.shape[0], factor)
+        bias, k, last = self.w[f"generator_conv_{i}/bias"], kernel.shape[0], i == len(self.config.g_filters) - 1
+        bilinear = self.variant == "bilinear" and factor > 1
+        if self.variant in ("transpose", "transpose4"):
+            kernel, (table, lo, hi) = kernel.transpose(0, 1, 3, 2), transpose_taps(k, factor)
+        elif self.variant == "subpixel" or bilinear:
+            table, lo, hi = phase_taps(k, 1)  # a plain 'same' convolution; its channels are the phases
         else:
-            table, lo, hi = phase_taps(kernel.shape[0], factor)
-        bias = self.w[f"generator_conv_{i}/bias"]
-        if i < len(self.config.g_filters) - 1:
+            table, lo, hi = phase_taps(k, factor)
+        if not last:
             scale, shift = self._bn(f"generator_bn_{i}")
+            if self.variant == "subpixel":  # batch norm sees the channels after depth_to_space
+                scale, shift = np.tile(scale, factor**2), np.tile(shift, factor**2)
             kernel, bias = kernel * scale, bias * scale + shift
-        f = table.shape[0]
-        return (phase_kernel(kernel, table).astype(np.float32), np.tile(bias, f * f).astype(np.float32), (-lo, hi), f)
+        phases = table.shape[0]
+        return (bilinear, phase_kernel(kernel, table).astype(np.float32), np.tile(bias, phases**2).astype(np.float32),
+                (-lo, hi), factor if self.variant == "subpixel" else phases)
 
     def upsampling_layer(self, i: int, x: np.ndarray) -> np.ndarray:
         """Layer i's operator alone (no bias, no batch norm) on x (N, H, W, C)."""
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
-        if self.variant == "transpose":
+        if self.variant in ("transpose", "transpose4"):
             return conv_transpose_same(x, kernel, factor)
+        if self.variant == "subpixel":
+            return depth_to_space(conv_same(x, kernel), factor)
+        if self.variant == "bilinear" and factor > 1:
+            return conv_same(bilinear_upsample(x, factor), kernel)
         return upsample_conv_same(x, kernel, factor)
 
     def constant_response(self, i: int = 0, size: int = 7) -> np.ndarray:
         """What the learned kernels of layer i paint from a flat input: mean over output channels
         of the response to an all-ones map. Flat for nearest upsampling (away from the border);
         a periodic pattern where a transposed convolution's taps overlap unevenly."""
-        channels = self.w[f"generator_conv_{i}/kernel"].shape[3 if self.variant == "transpose" else 2]
+        channels = self.w[f"generator_conv_{i}/kernel"].shape[3 if self.variant in ("transpose", "transpose4") else 2]
         return self.upsampling_layer(i, np.ones((1, size, size, channels), np.float32))[0].mean(axis=-1)
 
     def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         kernel, bias = self._dense
         x = np.maximum(np.asarray(z, np.float32) @ kernel + bias, 0.0).astype(np.float32)
         x = x.reshape(len(x), *self.config.g_initial_shape)
-        for i, (kernel, bias, (lo, hi), f) in enumerate(self._layers):
+        for i, (bilinear, kernel, bias, (lo, hi), f) in enumerate(self._layers):
+            if bilinear:
+                x = bilinear_upsample(x)
             y = conv_valid(np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0))), kernel)
             y += bias
             if i < len(self._layers) - 1:
                 np.maximum(y, 0.0, out=y)
             else:
                 np.tanh(y, out=y)
-            n, h, w, _ = y.shape
-            x = y.reshape(n, h, w, f, f, -1).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, -1)
+            x = depth_to_space(y, f)
         return x

@@ -1,0 +1,86 @@
+"""The known fixes for checkerboards beside the book's pair: every operator builds, counts its
+parameters and FLOPs, runs the same in NumPy as in Keras, and trains in lockstep with the rest."""
+import numpy as np
+import pytest
+
+from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
+from ganviz.gan.models import build_generator
+from ganviz.view.inference import NumpyGenerator, bilinear_upsample, generator_flops, weight_shapes
+
+PARAMETERS = {"upsample": 844_161, "transpose": 844_161, "bilinear": 844_161,
+              "subpixel": 844_161 + 3 * (5 * 5 * 64 * 128 + 128) + 3 * (5 * 5 * 128 * 64 + 64),  # 4x the doubling convs
+              "transpose4": 844_161 - 9 * 64 * 128 - 9 * 128 * 64}  # 4x4 instead of 5x5 doubling kernels
+
+
+def _keras_weights(model) -> dict[str, np.ndarray]:
+    return {f"{l.name}/{w.name}": np.array(w.numpy()) for l in model.layers for w in l.weights}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_operator_matches_keras_in_numpy(variant):
+    import keras
+    keras.utils.set_random_seed(1)
+    c = GANConfig()
+    model = build_generator(c, variant)
+    assert model.count_params() == PARAMETERS[variant] and model.output_shape == (None, 28, 28, 1)
+    rng = np.random.default_rng(2)
+    for layer in model.layers:  # batch norm away from its initial state, so folding it is tested
+        for w in layer.weights:
+            if any(k in w.name for k in ("gamma", "beta", "moving_mean", "moving_variance")):
+                w.assign(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
+    assert {k: v.shape for k, v in _keras_weights(model).items()} == weight_shapes(c, variant)
+    z = rng.standard_normal((6, c.z_dim)).astype(np.float32)
+    np.testing.assert_allclose(NumpyGenerator(c, variant, _keras_weights(model))(z), model(z, training=False).numpy(),
+                               atol=1e-4)
+
+
+def test_operator_flops_against_the_book():
+    c = GANConfig()
+    flops = {v: generator_flops(c, v) for v in VARIANTS}
+    # the book's literal UpSampling2D + Conv2D convolves the enlarged map: 4x a transposed conv's work there
+    assert flops["upsample"] == flops["bilinear"] == flops["subpixel"] > flops["transpose"] > flops["transpose4"]
+    dense = 2 * 100 * 7 * 7 * 64
+    tail = 2 * 28 * 28 * 25 * 64 * (64 + 1)  # the two size-keeping layers
+    assert flops["transpose"] == dense + 2 * (7 * 7 + 14 * 14) * 25 * 64 * 128 + tail
+
+
+def test_bilinear_upsampling_is_keras():
+    import keras
+    x = np.random.default_rng(3).standard_normal((2, 5, 6, 3)).astype(np.float32)
+    ref = keras.layers.UpSampling2D(2, interpolation="bilinear")(x).numpy()
+    np.testing.assert_allclose(bilinear_upsample(x), ref, atol=1e-6)
+
+
+def test_icnr_starts_the_sub_pixel_generator_without_a_checkerboard():
+    """ICNR: all four phases of a fresh sub-pixel kernel are one kernel, so the layer starts as
+    nearest upsampling + a convolution, and paints a flat map from a flat input (Aitken et al.)."""
+    c = GANConfig()
+    gen = NumpyGenerator(c, "subpixel", _keras_weights(build_generator(c, "subpixel")))
+    kernel = gen.w["generator_conv_0/kernel"]
+    phases = kernel.reshape(5, 5, 64, 4, 128)
+    assert all(np.array_equal(phases[..., 0, :], phases[..., a, :]) for a in range(4))
+    flat = gen.constant_response(0, size=9)[4:-4, 4:-4]  # away from the zero-padded border (2 input pixels)
+    assert np.ptp(flat) < 1e-5 * np.abs(flat).max() + 1e-9
+    tr = NumpyGenerator(c, "transpose", _keras_weights(build_generator(c, "transpose"))).constant_response(0, size=9)
+    assert np.ptp(tr[4:-4, 4:-4]) > 10 * np.ptp(flat)  # the book's transpose: uneven overlap shows
+
+
+def test_all_operators_train_in_lockstep_from_the_command_line(tmp_path):
+    from ganviz.cli import main
+    from ganviz.store.bundle import load_bundle
+    assert main(["train", "--variant", "all", "--steps", "2", "--batch", "8", "--dataset", "doodles:camel:32",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    bundles = {v: load_bundle(tmp_path / v) for v in VARIANTS}
+    assert all(b.meta["trained_together"] == list(VARIANTS) and b.meta["steps_done"] == 2 for b in bundles.values())
+    assert main(["train", "--variant", "both", "--steps", "1", "--batch", "8", "--dataset", "doodles:camel:32",
+                 "--out", str(tmp_path / "pair"), "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "pair").iterdir() if (p / "config.json").exists()) == sorted(BOOK_PAIR)
+
+
+def test_the_page_puts_two_operators_side_by_side_the_books_first():
+    from ganviz.dashboard.runs import RunGroup, default_pair, side_by_side
+    assert default_pair(VARIANTS) == list(BOOK_PAIR)
+    assert default_pair(["subpixel", "bilinear", "transpose4"]) == ["subpixel", "bilinear"]
+    run = RunGroup("r", {v: v for v in VARIANTS})
+    assert list(side_by_side(run, ["transpose4", "subpixel"]).bundles) == ["subpixel", "transpose4"]
+    assert side_by_side(run, []) == run
