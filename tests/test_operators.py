@@ -84,3 +84,13 @@ def test_the_page_puts_two_operators_side_by_side_the_books_first():
     run = RunGroup("r", {v: v for v in VARIANTS})
     assert list(side_by_side(run, ["transpose4", "subpixel"]).bundles) == ["subpixel", "transpose4"]
     assert side_by_side(run, []) == run
+
+
+def test_the_explainer_shows_each_operators_taps_and_untrained_picture():
+    from ganviz.present.explain import operator_pattern, untrained_responses
+    assert operator_pattern("transpose").tolist() == [[9, 6], [6, 4]]
+    assert operator_pattern("transpose4").tolist() == [[4, 4], [4, 4]]
+    assert all(operator_pattern(v).tolist() == [[25, 25], [25, 25]] for v in ("upsample", "subpixel", "bilinear"))
+    spread = {v: np.ptp(r) / np.abs(r).mean() for v, r in untrained_responses(GANConfig()).items()}
+    assert max(spread[v] for v in ("upsample", "subpixel", "bilinear")) < 1e-4  # flat from the start
+    assert min(spread["transpose"], spread["transpose4"]) > 0.05  # a period-2 pattern: even counts, uneven weights

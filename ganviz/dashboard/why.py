@@ -6,9 +6,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ganviz.config import VARIANT_LABELS
+from ganviz.config import VARIANT_LABELS, GANConfig
 from ganviz.present import explain, texts
 from ganviz.present.charts import heatmap
+
+
+@st.cache_data(show_spinner=False)
+def _untrained() -> dict[str, np.ndarray]:
+    return explain.untrained_responses(GANConfig())
 
 
 def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
@@ -29,3 +34,11 @@ def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
     st.markdown(texts.trained_weights(run_name))
     for col, (variant, response) in zip(st.columns(len(flat_responses)), flat_responses.items()):
         col.plotly_chart(heatmap(response.round(4), VARIANT_LABELS[variant], "RdBu"), width="stretch")
+    st.markdown(texts.EVERY_OPERATOR)
+    responses = _untrained()
+    for col, (variant, response) in zip(st.columns(len(responses)), responses.items()):
+        col.caption(f"**{VARIANT_LABELS[variant]}**")
+        col.plotly_chart(heatmap(explain.operator_pattern(variant), "taps per output pixel", "Blues", text=True),
+                         width="stretch", key=f"taps-{variant}")
+        col.plotly_chart(heatmap(response.round(4), "untrained, flat input", "RdBu"), width="stretch",
+                         key=f"untrained-{variant}")

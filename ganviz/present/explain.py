@@ -5,12 +5,15 @@ output every s pixels. When k is not divisible by s the footprints overlap uneve
 some output pixels receive more kernel taps than their neighbours -- the checkerboard
 (Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016).
 Nearest upsampling followed by a stride-1 convolution gives every output pixel k x k taps.
+So do the other fixes: sub-pixel convolution, bilinear upsampling + convolution, and a
+transposed convolution whose kernel the stride divides (kernel 4, stride 2: 4 taps each).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ganviz.view.inference import conv_same
+from ganviz.config import TRANSPOSE4_KERNEL, VARIANTS, GANConfig
+from ganviz.view.inference import NumpyGenerator, conv_same, initial_weights
 
 
 def overlap_map(kernel: int, stride: int, size: int = 8) -> np.ndarray:
@@ -31,6 +34,21 @@ def overlap_pattern(kernel: int, stride: int) -> np.ndarray:
     """One period (stride x stride) of the interior overlap counts: ceil/floor(k/s) per axis."""
     per_axis = np.array([len(range(r, kernel, stride)) for r in range(stride)])
     return np.outer(per_axis, per_axis)
+
+
+def operator_pattern(variant: str, kernel: int = 5, stride: int = 2) -> np.ndarray:
+    """One period of the kernel taps each output pixel of a doubling layer receives: uneven only
+    for a transposed convolution whose kernel the stride does not divide."""
+    if variant in ("transpose", "transpose4"):
+        return overlap_pattern(TRANSPOSE4_KERNEL if variant == "transpose4" else kernel, stride)
+    return np.full((stride, stride), kernel * kernel)
+
+
+def untrained_responses(config: GANConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    """What each operator's first doubling layer paints from a flat input before any training
+    (the book's initialisation, ICNR for sub-pixel): the structural part of a checkerboard."""
+    return {v: NumpyGenerator(config, v, initial_weights(config, v, seed)).constant_response(0, size=9)[4:-4, 4:-4]
+            for v in VARIANTS}
 
 
 def nearest_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:

@@ -38,6 +38,22 @@ def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]
     return shapes
 
 
+def initial_weights(config: GANConfig, variant: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """Weights as the models start (models.py): kernels from N(0, weight_init_std), biases and
+    batch-norm shifts 0, scales and variances 1; a sub-pixel kernel's phases are one kernel
+    (ICNR). Drawn in NumPy, for the explainer: the server never builds a Keras model."""
+    rng, weights = np.random.default_rng(seed), {}
+    for name, shape in weight_shapes(config, variant).items():
+        if name.endswith("/kernel"):
+            phases = config.g_upsample[int(name.split("_")[-1].split("/")[0])] ** 2 if variant == "subpixel" and \
+                name.startswith("generator_conv") else 1
+            one = rng.normal(0.0, config.weight_init_std, (*shape[:-1], shape[-1] // phases))
+            weights[name] = np.tile(one, phases).astype(np.float32)
+        else:
+            weights[name] = np.ones(shape, np.float32) if name.endswith(("gamma", "variance")) else np.zeros(shape, np.float32)
+    return weights
+
+
 def generator_flops(config: GANConfig, variant: str) -> int:
     """Multiply-adds x 2 of one generated image, counting each operator as its literal layers
     compute it (UpSampling2D + Conv2D convolves the enlarged map; a transposed convolution
