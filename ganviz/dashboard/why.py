@@ -36,9 +36,10 @@ def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
         col.plotly_chart(heatmap(response.round(4), VARIANT_LABELS[variant], "RdBu"), width="stretch")
     st.markdown(texts.EVERY_OPERATOR)
     responses = _untrained()
+    limit = max(float(np.abs(r).max()) for r in responses.values())  # one colour scale: sizes compare
     for col, (variant, response) in zip(st.columns(len(responses)), responses.items()):
         col.caption(f"**{VARIANT_LABELS[variant]}**")
         col.plotly_chart(heatmap(explain.operator_pattern(variant), "taps per output pixel", "Blues", text=True),
                          width="stretch", key=f"taps-{variant}")
-        col.plotly_chart(heatmap(response.round(4), "untrained, flat input", "RdBu"), width="stretch",
+        col.plotly_chart(heatmap(response.round(4), "untrained, flat input", "RdBu", limit=limit), width="stretch",
                          key=f"untrained-{variant}")

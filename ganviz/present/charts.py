@@ -75,9 +75,12 @@ def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: bool = False) -> go.Figure:
-    """A small matrix as a heatmap (operator explainer), rows top to bottom like an image."""
-    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False,
+def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: bool = False,
+            limit: float | None = None) -> go.Figure:
+    """A small matrix as a heatmap (operator explainer), rows top to bottom like an image.
+    `limit`: a colour scale from -limit to +limit, shared by heatmaps that are compared."""
+    scale = {} if limit is None else {"zmin": -limit, "zmax": limit}
+    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False, **scale,
                                text=values if text else None, texttemplate="%{text}" if text else None))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
