@@ -15,10 +15,11 @@ import streamlit as st
 from ganviz import data
 from ganviz.config import VARIANT_LABELS, GANConfig
 from ganviz.dashboard.jobs import Trainings
-from ganviz.dashboard.runs import bundle_zip, bundles_on, default_pair, live_dir, run_label, runs_for, side_by_side
+from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
+                                   side_by_side)
 from ganviz.dashboard.share import share_panel
-from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, set_cookie_script,
-                                    share_link)
+from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, public_view,
+                                    set_cookie_script, share_link)
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
@@ -96,6 +97,7 @@ def mtime(path: Path) -> float:
 def training_set(spec: str) -> tuple[np.ndarray | None, L1Index | None, str]:
     """The run's training images and their search index, or (None, None, why) so samples still show."""
     try:
+        check_spec(spec, RUNS)  # an uploaded bundle's config must not name a file elsewhere on the server
         return (*cached_training_set(spec), "")
     except DataError as exc:
         return None, None, f"Nearest-neighbour panel unavailable: {exc}"
@@ -124,11 +126,9 @@ if "state" not in st.session_state:  # first run of this session: restore the vi
 state: ViewState = st.session_state.state
 
 
-def public_view() -> dict[str, str]:
-    """What the address bar and "Share this view" carry: the view, and this browser's live training to watch."""
+def public_query() -> dict[str, str]:
     job = pool.job_of(owner)
-    live = f"runs/{own}/{job.out_dir.name}" if job is not None and not job.done else linked["live"]
-    return {**state.to_query(), **({"live": live} if live else {})}
+    return public_view(state, own, job.out_dir.name if job is not None and not job.done else None, linked["live"])
 
 
 st.title(texts.TITLE)
@@ -152,7 +152,7 @@ with st.sidebar:
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
     state.seed = int(st.session_state.w_seed)
 
-    share_panel(share_link(st.context.url, public_view()), mine / "uploads", cached_runs.clear)
+    share_panel(share_link(st.context.url, public_query()), mine / "uploads", cached_runs.clear)
 
 if st.session_state.get("w_view") is None:  # the active section clicked again, or lost in a rerun a fragment asked for
     st.session_state.w_view = state.view
@@ -236,6 +236,7 @@ def show_training() -> None:
 
 def study_for(dataset: str) -> Study:
     """The study over every run offered (pretrained and yours) trained on this data set."""
+    check_spec(dataset, RUNS)
     return cached_study(bundles_on(runs, dataset, lambda p: cached_bundle(str(p), mtime(p)).config.dataset))
 
 
@@ -288,4 +289,4 @@ with st.sidebar:
     heartbeat(pool, owner)
 if st.session_state.pop("new_owner", False):  # a first visit: keep the key for reloads, in a cookie
     st.html(set_cookie_script(owner), unsafe_allow_javascript=True)
-st.query_params.from_dict(public_view())
+st.query_params.from_dict(public_query())

@@ -35,7 +35,13 @@ VARIANT_LABELS = {
     "bilinear": "Bilinear UpSampling2D + Conv2D",
     "transpose4": "Conv2DTranspose, kernel 4",
 }
+TRANSPOSED = ("transpose", "transpose4")  # operators built on Conv2DTranspose (kernels stored (k, k, out, in))
 TRANSPOSE4_KERNEL = 4  # divisible by the stride 2, so every output pixel gets the same number of taps
+
+
+def doubling_kernel(variant: str, kernel: int, factor: int) -> int:
+    """The kernel size a layer uses: the config's, except transpose4's doubling layers."""
+    return TRANSPOSE4_KERNEL if variant == "transpose4" and factor > 1 else kernel
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.variant!r}")
+        if self.variant == "bilinear" and not set(self.g_upsample) <= {1, 2}:
+            raise ValueError(f"bilinear upsampling doubles or keeps a map's size; g_upsample {self.g_upsample} asks more")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1:

@@ -24,7 +24,8 @@ def test_config_json_round_trip():
     assert json.loads(c.to_json())["g_filters"] == [128, 64, 64, 1]
 
 
-@pytest.mark.parametrize("bad", [{"variant": "bilinear"}, {"steps": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
+@pytest.mark.parametrize("bad", [{"variant": "nearest"}, {"variant": "bilinear", "g_upsample": (3, 2, 1, 1)},
+                                 {"steps": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         GANConfig(**bad)

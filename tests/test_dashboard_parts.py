@@ -168,3 +168,14 @@ def test_the_owner_key_stays_out_of_links_and_folder_names(run_dir, tmp_path):
         assert live_dir(tmp_path, bad, own) is None
     link = share_link("http://host:8501/?sid=abc&view=x", {"view": "Train now", "seed": "3"})
     assert link == "http://host:8501/?view=Train+now&seed=3"
+
+
+def test_the_page_reads_built_in_data_and_files_under_its_own_folder_only(tmp_path):
+    from ganviz.dashboard.runs import check_spec
+    from ganviz.errors import DataError
+    for spec in ("doodles:camel:40", "quickdraw:cat", "fashion-mnist"):
+        check_spec(spec, tmp_path)
+    check_spec(str(tmp_path / "data" / "upload-1" / "x.npy"), tmp_path)
+    for spec in ("/etc/passwd", str(tmp_path / ".." / "other" / "x.npy"), "pretrained/x.npy"):
+        with pytest.raises(DataError, match="not available on this page; accepted: doodles"):
+            check_spec(spec, tmp_path)

@@ -16,7 +16,7 @@ from ganviz import data
 from ganviz.config import GANConfig
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import new_run, resumable_runs
-from ganviz.errors import DataError
+from ganviz.errors import DataError, UserError
 from ganviz.store.bundle import checkpoint_progress, load_bundle
 
 ROOT = Path(__file__).parents[1]
@@ -57,6 +57,8 @@ def test_trainings_are_processes_that_obey_their_page_queue_and_stop_when_it_goe
         c = pool.submit("owner-c", new_run(tmp_path, CFG.replace(steps=2), ("transpose",), fingerprint, False))
         assert (a.state, pool.position(b), pool.position(c)) == ("running", 1, 2)
         assert a.process.pid != os.getpid() and pool.job_of("owner-a") is a
+        with pytest.raises(UserError, match="already running or queued"):  # one training per owner (two tabs)
+            pool.submit("owner-a", new_run(tmp_path, CFG, ("upsample",), fingerprint, False))
 
         _until(lambda: _step(a) >= 2, [a, b])  # c's page never polls: it leaves the queue
         assert c.done and c.error == "left the queue: the browser session went away"
@@ -109,6 +111,7 @@ def test_a_killed_training_is_interrupted_and_resumes_exactly(tmp_path, fingerpr
         job.process.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
         _until(lambda: job.done, [job], 60)
         assert job.error.startswith("interrupted: the training process was killed (SIGKILL)")
+        assert job.live().status == "interrupted"  # not "running" for ever: what its viewers see too
         step, steps = checkpoint_progress(out)
         assert resumable_runs(tmp_path) == [(out, step, 6)] and step < 6
 

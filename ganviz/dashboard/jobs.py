@@ -26,11 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganviz import data
+from ganviz.errors import UserError
 from ganviz.store.bundle import RUN_FILE, find_bundles, load_run
-from ganviz.store.live import Live, read_live
+from ganviz.store.live import Live, mark_ended, read_live
 
 MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on the whole server
-ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "20"))  # no page polling for this long: stop
+# No page polling for this long: stop. Fragments don't poll while their page runs a long full rerun
+# (a first Analysis, a download), so this is well above the 2 s polling.
+ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "60"))
+STOP_GRACE_S = 120.0  # a process asked to stop that is still running after this is killed (its checkpoint stays)
 TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priority of trainings below the pages
 LOG = "train.log"  # the training process's own output, in its run folder
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -43,12 +47,14 @@ class TrainingJob:
     out_dir: Path
     state: str = "queued"  # queued -> running -> done
     error: str = ""
-    last_seen: float = field(default_factory=time.time)
+    last_seen: float = field(default_factory=time.monotonic)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    _log_from: int = field(default=0, repr=False)  # where this process's part of the log begins
+    _stop_sent: float | None = field(default=None, repr=False)
 
     def touch(self) -> None:
         """Called by the page whenever it polls: the tab is still open."""
-        self.last_seen = time.time()
+        self.last_seen = time.monotonic()
 
     def live(self) -> Live | None:
         """The latest progress the process wrote (None until its first write)."""
@@ -62,6 +68,7 @@ class TrainingJob:
 
     def stop(self) -> None:
         self._send("stop")
+        self._stop_sent = self._stop_sent or time.monotonic()
 
     @property
     def done(self) -> bool:
@@ -82,6 +89,7 @@ class TrainingJob:
         cmd = [sys.executable, "-m", "ganviz", "train", "--resume", str(self.out_dir), "--live", "--nice", str(nice)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
         with open(self.out_dir / LOG, "ab") as log:
+            self._log_from = log.tell()
             self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.state = "running"
         self.touch()  # the orphan clock starts with the process
@@ -89,18 +97,25 @@ class TrainingJob:
     def _finish(self, code: int) -> None:
         self.state = "done"
         if code < 0:
-            self.error = (f"interrupted: the training process was killed ({signal.Signals(-code).name}); "
-                          "resume it from its last checkpoint")
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+            self.error = f"interrupted: the training process was killed ({name}); resume it from its last checkpoint"
         elif code and not self.error:
-            self.error = _last_error(self.out_dir / LOG) or f"the training process exited with code {code}; see {LOG}"
+            self.error = self._last_error() or f"the training process exited with code {code}; see {LOG}"
+        if code < 0:  # killed mid-step: its last progress still says "running"
+            mark_ended(self.out_dir, "interrupted")
         if self.process.stdin:
             self.process.stdin.close()
 
-
-def _last_error(log: Path) -> str:
-    """The one-line `error: ...` the CLI prints for bad input or divergence, without its prefix."""
-    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("error: ")]
-    return lines[-1].removeprefix("error: ") if lines else ""
+    def _last_error(self) -> str:
+        """The one-line `error: ...` the CLI printed for bad input or divergence, without its prefix."""
+        try:
+            with open(self.out_dir / LOG, "rb") as log:
+                log.seek(self._log_from)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return ""
+        lines = [ln for ln in text.splitlines() if ln.startswith("error: ")]
+        return lines[-1].removeprefix("error: ") if lines else ""
 
 
 class Trainings:
@@ -117,11 +132,14 @@ class Trainings:
         threading.Thread(target=self._supervise, daemon=True, name="ganviz-trainings").start()
 
     def submit(self, owner: str, out_dir: Path) -> TrainingJob:
-        """Train the run whose run.json is in out_dir: at once if a slot is free, else queued."""
+        """Train the run whose run.json is in out_dir: at once if a slot is free, else queued.
+        One training per owner at a time: a second is refused (two tabs, two clicks)."""
         job = TrainingJob(out_dir.resolve())
         with self._lock:
+            if (current := self._jobs.get(owner)) is not None and not current.done:
+                raise UserError("a training of yours is already running or queued; stop it or wait for it to end")
             for key, old in list(self._jobs.items()):  # forget finished jobs nobody looks at
-                if old.done and time.time() - old.last_seen > self.orphan_after_s:
+                if old.done and time.monotonic() - old.last_seen > self.orphan_after_s:
                     del self._jobs[key]
             self._jobs[owner] = job
             self._queue.append(job)
@@ -141,10 +159,6 @@ class Trainings:
         """Take a queued job out of the queue; its run folder (only a run.json) goes too."""
         with self._lock:
             self._leave_queue(job, why)
-
-    def running(self) -> list[TrainingJob]:
-        with self._lock:
-            return list(self._running)
 
     def close(self, timeout_s: float = 60) -> None:
         """Stop every training, let each save, and wait for the processes (for tests and shutdown)."""
@@ -166,32 +180,46 @@ class Trainings:
         if job in self._queue:
             self._queue.remove(job)
             job.state, job.error = "done", why
-            if [p.name for p in job.out_dir.iterdir()] == [RUN_FILE]:
+            if job.out_dir.is_dir() and [p.name for p in job.out_dir.iterdir()] == [RUN_FILE]:
                 shutil.rmtree(job.out_dir, ignore_errors=True)
 
     def _start_queued(self) -> None:
         while self._queue and len(self._running) < self.limit:
             job = self._queue.pop(0)
-            job._spawn(self.nice)
+            try:
+                job._spawn(self.nice)
+            except OSError as exc:  # no process could start: said on the page, the slot stays free
+                job.state, job.error = "done", f"the training process did not start: {exc}"
+                continue
             self._running.append(job)
 
     def _supervise(self) -> None:
-        """Reap ended processes (no zombies), stop orphans, start queued jobs as slots free up."""
+        """Reap ended processes (no zombies), stop orphans (and kill one that ignores the stop),
+        start queued jobs as slots free up. One job's trouble never stops the loop."""
         while not self._closed.wait(0.25):
             with self._lock:
-                now = time.time()
+                now = time.monotonic()
                 for job in list(self._running):
-                    code = job.process.poll()
-                    if code is not None:
+                    try:
+                        self._watch(job, now)
+                    except Exception as exc:  # noqa: BLE001 - keep supervising every other job
                         self._running.remove(job)
-                        job._finish(code)
-                    elif now - job.last_seen > self.orphan_after_s and not job.error:
-                        job.error = "stopped: the browser session went away; the run so far was saved"
-                        job.stop()
+                        job.state, job.error = "done", f"lost track of the training process: {exc}"
                 for job in list(self._queue):
                     if now - job.last_seen > self.orphan_after_s:
                         self._leave_queue(job, "left the queue: the browser session went away")
                 self._start_queued()
+
+    def _watch(self, job: TrainingJob, now: float) -> None:
+        code = job.process.poll()
+        if code is not None:
+            self._running.remove(job)
+            job._finish(code)
+        elif job._stop_sent is not None and now - job._stop_sent > STOP_GRACE_S:
+            job.process.kill()  # reaped on the next round
+        elif now - job.last_seen > self.orphan_after_s and not job.error:
+            job.error = "stopped: the browser session went away; the run so far was saved"
+            job.stop()
 
 
 def check_resumable(out_dir: Path) -> None:

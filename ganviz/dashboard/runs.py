@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import secrets
 import time
 import zipfile
 from dataclasses import dataclass
@@ -86,13 +87,34 @@ def live_dir(runs_root: Path, name: str, own: str) -> Path | None:
 
 def new_run(owner_runs: Path, config: GANConfig, variants: tuple[str, ...], fingerprint: str,
             uploaded: bool) -> Path:
-    """A fresh folder for the owner's next run, named after its data set and seed, with the
+    """A fresh folder for the owner's next run, named after its data set and seed with a random
+    suffix (so that one shared run's name does not lead to the owner's others), holding the
     run.json its training process starts from."""
     name = Path(config.dataset).name if uploaded else config.dataset.replace(":", "-").replace("/", "_")[-40:]
-    taken = len(list(owner_runs.glob("*"))) if owner_runs.is_dir() else 0
-    out = owner_runs / f"{name}-s{config.seed}-{taken}"
+    owner_runs.mkdir(parents=True, exist_ok=True)
+    while True:
+        out = owner_runs / f"{name}-s{config.seed}-{secrets.token_hex(3)}"
+        try:
+            out.mkdir()  # exclusive: two starts at once never share a folder
+            break
+        except FileExistsError:
+            continue
     save_run_file(out, config, variants, fingerprint)
     return out
+
+
+BUILT_IN = ("doodles", "quickdraw", "fashion-mnist")
+
+
+def check_spec(spec: str, allowed: Path) -> None:
+    """The page reads the built-in data sets, and files only under `allowed` (the owner's folder
+    to train, the runs folder to view): a spec naming any other path on the server is refused,
+    from the training form or from an uploaded bundle's config (the command line takes any path)."""
+    if spec.partition(":")[0] in BUILT_IN:
+        return
+    if not Path(spec).resolve().is_relative_to(allowed.resolve()):
+        raise DataError(f"data set {spec!r} is not available on this page; accepted: doodles[:CLASS[:N]], "
+                        "quickdraw:CATEGORY[:N], fashion-mnist, or your own uploads")
 
 
 def bundles_on(runs: list[RunGroup], dataset: str, dataset_of: Callable[[Path], str]) -> tuple[str, ...]:

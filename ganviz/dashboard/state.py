@@ -43,8 +43,8 @@ def is_public_id(text: str) -> bool:
 
 def set_cookie_script(key: str) -> str:
     """The page's script that stores the owner key in a first-party cookie, for reloads."""
-    return (f"<script>document.cookie = '{COOKIE}={key}; path=/; max-age={COOKIE_MAX_AGE_S}; "
-            "SameSite=Strict';</script>")
+    return (f"<script>document.cookie = '{COOKIE}={key}; path=/; max-age={COOKIE_MAX_AGE_S}; SameSite=Strict'"
+            " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
 
 
 @dataclass
@@ -98,3 +98,10 @@ def share_link(page_url: str | None, view: dict[str, str]) -> str:
     """The public link to this view: the page's address (when the browser sent it) with the
     view's parameters and nothing else."""
     return f"{(page_url or '').split('?')[0]}?{urlencode(view)}"
+
+
+def public_view(view: ViewState, own: str, live_folder: str | None, linked_live: str) -> dict[str, str]:
+    """What the address bar and "Share this view" carry: the view, and a live training to watch
+    (this browser's own while it trains, else the one its link named). Never the owner key."""
+    live = f"runs/{own}/{live_folder}" if live_folder else linked_live
+    return {**view.to_query(), **({"live": live} if live else {})}

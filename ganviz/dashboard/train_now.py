@@ -12,7 +12,7 @@ import streamlit as st
 from ganviz import data
 from ganviz.config import BOOK_PAIR, PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
 from ganviz.dashboard.jobs import Trainings, check_resumable
-from ganviz.dashboard.runs import new_run, resumable_runs, save_uploads
+from ganviz.dashboard.runs import check_spec, new_run, resumable_runs, save_uploads
 from ganviz.data.files import ACCEPTED
 from ganviz.errors import UserError
 from ganviz.present import texts
@@ -25,7 +25,7 @@ LIVE_POINTS = 200  # per curve in the live chart: its message stays small howeve
 POLL_S = 2.0  # how often an open page polls its training (and so keeps it from being orphaned)
 
 
-def show_live(live: Live) -> None:
+def show_live(live: Live, key: str) -> None:
     """A training's progress as its process last wrote it: the same for its owner and its viewers."""
     st.progress(min(live.step / live.steps, 1.0), text=f"step {live.step}/{live.steps} · {live.images_per_s:.0f} "
                 f"images/s ({live.precision}) · ETA {live.eta_s:.0f} s · {live.status}" if live.step else
@@ -33,7 +33,7 @@ def show_live(live: Live) -> None:
     for col, v in zip(st.columns(len(live.variants)), live.variants):
         col.image(grid(live.frames[v], cols=COLS, scale=3), caption=f"{v}: probe z at step {live.recorded_step}")
     if live.step:
-        st.plotly_chart(loss_figure(live.history, 0.6, max_points=LIVE_POINTS), width="stretch", key="live")
+        st.plotly_chart(loss_figure(live.history, 0.6, max_points=LIVE_POINTS), width="stretch", key=f"live-{key}")
 
 
 @st.fragment(run_every=POLL_S)
@@ -51,7 +51,7 @@ def my_training(pool: Trainings, owner: str, owner_runs: Path, on_saved: Callabl
     if live is None and not job.done:
         st.info("Starting the training process (it loads TensorFlow) ...")
     elif live is not None:
-        show_live(live)
+        show_live(live, "mine")
     if not job.done:
         c1, c2 = st.columns(2)
         paused = live is not None and live.paused
@@ -63,10 +63,10 @@ def my_training(pool: Trainings, owner: str, owner_runs: Path, on_saved: Callabl
     if job.saved:
         st.success(f"Saved {len(job.saved)} bundle(s): pick **yours/{job.out_dir.relative_to(owner_runs.resolve())}** "
                    "under Run.")
-        if not st.session_state.get("job_announced"):  # once: the new run joins the run selector
-            st.session_state.job_announced = True
-            on_saved()
-            st.rerun(scope="app")
+    if not st.session_state.get("job_announced"):  # once: the page shows the new run, or the run to resume
+        st.session_state.job_announced = True
+        on_saved()
+        st.rerun(scope="app")
 
 
 @st.fragment(run_every=POLL_S)
@@ -82,7 +82,7 @@ def watched_training(folder: Path) -> None:
     """Another browser's training, from a shared link: progress only, no controls."""
     if (live := read_live(folder)) is not None:
         st.info(texts.WATCHING)
-        show_live(live)
+        show_live(live, "watched")
 
 
 def _resume(pool: Trainings, owner: str, path: Path) -> None:
@@ -130,6 +130,7 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
                 raise ValueError("pick at least one variant")
             if uploads:
                 spec = save_uploads([(u.name, u.getvalue()) for u in uploads], owner_runs / "data")
+            check_spec(spec, owner_runs)
             bar = st.progress(0.0, text="loading data ...")
             ds = data.load(spec, invert=data.INVERT[polarity], progress=lambda done, total: bar.progress(
                 done / total if total else 0.0, text=f"downloading {done / 2**20:.1f} MB"))

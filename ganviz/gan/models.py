@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ganviz.config import TRANSPOSE4_KERNEL, GANConfig
+from ganviz.config import TRANSPOSED, GANConfig, doubling_kernel
 from ganviz.operators import phase_taps
 from ganviz.store.bundle import Bundle, load_weights
 
@@ -153,9 +153,8 @@ def upsampling_block(config: GANConfig, variant: str, filters: int, kernel: int,
     that keep the size (factor 1) are the book's for every variant: a transposed convolution
     for `transpose` and `transpose4`, a convolution for the others."""
     init, p = _init(config), config.precision
-    if variant in ("transpose", "transpose4"):
-        kernel = TRANSPOSE4_KERNEL if variant == "transpose4" and factor > 1 else kernel
-        return [layers.Conv2DTranspose(filters, kernel, strides=factor, padding="same", kernel_initializer=init,
+    if variant in TRANSPOSED:
+        return [layers.Conv2DTranspose(filters, doubling_kernel(variant, kernel, factor), strides=factor, padding="same", kernel_initializer=init,
                                        name=name, dtype=p)]
     conv = layers.Conv2D(filters, kernel, padding="same", kernel_initializer=init, name=name, dtype=p)
     if factor == 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.config import TRANSPOSE4_KERNEL, VARIANTS, GANConfig
+from ganviz.config import TRANSPOSED, VARIANTS, GANConfig, doubling_kernel
 from ganviz.view.inference import NumpyGenerator, conv_same, initial_weights
 
 
@@ -39,8 +39,8 @@ def overlap_pattern(kernel: int, stride: int) -> np.ndarray:
 def operator_pattern(variant: str, kernel: int = 5, stride: int = 2) -> np.ndarray:
     """One period of the kernel taps each output pixel of a doubling layer receives: uneven only
     for a transposed convolution whose kernel the stride does not divide."""
-    if variant in ("transpose", "transpose4"):
-        return overlap_pattern(TRANSPOSE4_KERNEL if variant == "transpose4" else kernel, stride)
+    if variant in TRANSPOSED:
+        return overlap_pattern(doubling_kernel(variant, kernel, stride), stride)
     return np.full((stride, stride), kernel * kernel)
 
 

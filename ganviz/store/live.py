@@ -61,6 +61,21 @@ def write_live(trainer: Trainer, out_dir: Path) -> None:
     for v in trainer.variants:
         arrays[f"{v}/frame"] = trainer.timeline[v][-1]
         arrays.update({f"{v}/{m}": np.asarray(trainer.history[v][m], np.float32) for m in METRICS})
+    _save(arrays, out_dir)
+
+
+def mark_ended(out_dir: Path, status: str) -> None:
+    """Set the status of a run whose process died without its last write (the server does this)."""
+    try:
+        with np.load(out_dir / LIVE, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), "status": status}))
+        _save(arrays, out_dir)
+    except (OSError, ValueError, KeyError):
+        pass  # nothing written yet, or unreadable: nothing to correct
+
+
+def _save(arrays: dict[str, np.ndarray], out_dir: Path) -> None:
     tmp = out_dir / f".{LIVE}.{os.getpid()}.tmp"
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
@@ -93,7 +108,10 @@ class LiveWriter:
 
     def write(self, trainer: Trainer) -> None:
         with self._lock:  # the step hook and the command thread both write
-            write_live(trainer, self.out_dir)
+            try:
+                write_live(trainer, self.out_dir)
+            except OSError:
+                pass  # progress is for the page; a full disk must not end the training (its checkpoint says)
             self._last = time.monotonic()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.config import TRANSPOSE4_KERNEL, GANConfig
+from ganviz.config import TRANSPOSED, GANConfig, doubling_kernel
 from ganviz.operators import phase_kernel, phase_taps, transpose_taps
 from ganviz.store.bundle import DISCRIMINATOR, Bundle, read_weights
 
@@ -25,8 +25,8 @@ def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]
     shapes.update(bn("generator_dense_bn", units))
     cin = config.g_initial_shape[2]
     for i, (f, k, u) in enumerate(zip(config.g_filters, config.g_kernels, config.g_upsample)):
-        if variant in ("transpose", "transpose4"):
-            k = TRANSPOSE4_KERNEL if variant == "transpose4" and u > 1 else k
+        if variant in TRANSPOSED:
+            k = doubling_kernel(variant, k, u)
             shapes[f"generator_conv_{i}/kernel"] = (k, k, f, cin)
         else:
             out = f * u * u if variant == "subpixel" else f  # sub-pixel: one channel per output phase
@@ -197,14 +197,14 @@ class NumpyGenerator:
         scale = w[f"{name}/gamma"] / np.sqrt(w[f"{name}/moving_variance"] + BN_EPSILON)
         return scale, w[f"{name}/beta"] - w[f"{name}/moving_mean"] * scale
 
-    def _folded(self, i: int) -> tuple[bool, np.ndarray, np.ndarray, tuple[int, int], int]:
-        """Layer i as (bilinear first?, valid kernel, bias, input padding, phases per side), batch
+    def _folded(self, i: int) -> tuple[int, np.ndarray, np.ndarray, tuple[int, int], int]:
+        """Layer i as (bilinear resize factor first, valid kernel, bias, input padding, phases per side), batch
         norm folded into the kernel and bias. Every operator but bilinear is then one convolution
         of the input whose output channels are the phases (depth_to_space order)."""
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
         bias, k, last = self.w[f"generator_conv_{i}/bias"], kernel.shape[0], i == len(self.config.g_filters) - 1
         bilinear = self.variant == "bilinear" and factor > 1
-        if self.variant in ("transpose", "transpose4"):
+        if self.variant in TRANSPOSED:
             kernel, (table, lo, hi) = kernel.transpose(0, 1, 3, 2), transpose_taps(k, factor)
         elif self.variant == "subpixel" or bilinear:
             table, lo, hi = phase_taps(k, 1)  # a plain 'same' convolution; its channels are the phases
@@ -216,13 +216,13 @@ class NumpyGenerator:
                 scale, shift = np.tile(scale, factor**2), np.tile(shift, factor**2)
             kernel, bias = kernel * scale, bias * scale + shift
         phases = table.shape[0]
-        return (bilinear, phase_kernel(kernel, table).astype(np.float32), np.tile(bias, phases**2).astype(np.float32),
+        return (factor if bilinear else 1, phase_kernel(kernel, table).astype(np.float32), np.tile(bias, phases**2).astype(np.float32),
                 (-lo, hi), factor if self.variant == "subpixel" else phases)
 
     def upsampling_layer(self, i: int, x: np.ndarray) -> np.ndarray:
         """Layer i's operator alone (no bias, no batch norm) on x (N, H, W, C)."""
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
-        if self.variant in ("transpose", "transpose4"):
+        if self.variant in TRANSPOSED:
             return conv_transpose_same(x, kernel, factor)
         if self.variant == "subpixel":
             return depth_to_space(conv_same(x, kernel), factor)
@@ -234,16 +234,16 @@ class NumpyGenerator:
         """What the learned kernels of layer i paint from a flat input: mean over output channels
         of the response to an all-ones map. Flat for nearest upsampling (away from the border);
         a periodic pattern where a transposed convolution's taps overlap unevenly."""
-        channels = self.w[f"generator_conv_{i}/kernel"].shape[3 if self.variant in ("transpose", "transpose4") else 2]
+        channels = self.w[f"generator_conv_{i}/kernel"].shape[3 if self.variant in TRANSPOSED else 2]
         return self.upsampling_layer(i, np.ones((1, size, size, channels), np.float32))[0].mean(axis=-1)
 
     def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         kernel, bias = self._dense
         x = np.maximum(np.asarray(z, np.float32) @ kernel + bias, 0.0).astype(np.float32)
         x = x.reshape(len(x), *self.config.g_initial_shape)
-        for i, (bilinear, kernel, bias, (lo, hi), f) in enumerate(self._layers):
-            if bilinear:
-                x = bilinear_upsample(x)
+        for i, (resize, kernel, bias, (lo, hi), f) in enumerate(self._layers):
+            if resize > 1:
+                x = bilinear_upsample(x, resize)
             y = conv_valid(np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0))), kernel)
             y += bias
             if i < len(self._layers) - 1:
