@@ -90,7 +90,7 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--steps", "0", "--out", "x"], "--steps: 0 must be at least 1"),
-    (["train", "--variant", "bilinear", "--out", "x"], "invalid choice"),
+    (["train", "--variant", "nearest", "--out", "x"], "invalid choice"),
     (["train", "--precision", "float16", "--out", "x"], "invalid choice"),
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
