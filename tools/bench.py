@@ -280,7 +280,6 @@ def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n
     """Every doubling operator side by side: parameters, FLOPs per image (literal layers),
     training images/s of ganviz's step (float32) and the NumPy viewer's images/s, each
     variant alone, fresh weights."""
-    from ganviz.gan.models import build_generator
     from ganviz.noise import latent_batch
     from ganviz.view.inference import NumpyGenerator, generator_flops
     rows = []
