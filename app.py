@@ -7,6 +7,7 @@ Run: streamlit run app.py
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +77,18 @@ def cached_runs(pretrained: str, runs_root: str, own: str, linked: str):
     return runs_for(Path(pretrained), Path(runs_root), own, linked)
 
 
+@st.cache_resource(show_spinner=False)
+def compute_slots() -> threading.BoundedSemaphore:
+    """One sampling per core: a room pressing "New samples" at once queues instead of piling up in memory."""
+    return threading.BoundedSemaphore(os.cpu_count() or 1)
+
+
 @st.cache_data(show_spinner="Sampling and searching the training set ...", max_entries=64)
 def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, seed: int, n: int) -> Comparison:
     """Samples from the same z and, when the training set loads, their nearest training images."""
     _, index, _ = training_set(spec)
-    return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n)
+    with compute_slots():
+        return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n)
 
 
 @st.cache_resource(show_spinner="Measuring every seed of this data set ...", max_entries=4)

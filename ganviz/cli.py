@@ -297,7 +297,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def cmd_load(args: argparse.Namespace) -> None:
     _tools()
     from tools.load import main as load_main
-    load_main(args.viewers, args.trainings, args.json)
+    load_main(args.viewers, args.trainings, args.json, args.steps)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -392,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "trainings in a row (times, server memory)")
     ld.add_argument("--viewers", type=int, default=10, metavar="N", help="browsers opening the page at once (0: skip)")
     ld.add_argument("--trainings", type=int, default=0, metavar="N", help="30-step trainings in a row (0: skip)")
+    ld.add_argument("--steps", type=_positive, default=30, help="steps of each training (default 30)")
     ld.add_argument("--json", help="also write the results as JSON here")
     ld.set_defaults(func=cmd_load)
     return p

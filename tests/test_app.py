@@ -186,3 +186,27 @@ def test_the_owner_is_offered_a_stopped_run_and_resumes_it(app, tmp_path):
     _train_until_saved(app)
     assert not any(out.name in i.value for i in app.info)  # nothing left to resume
     assert load_bundle(out / "upsample").meta["steps_done"] == 6
+
+
+def test_a_run_of_every_operator_shows_two_side_by_side(tmp_path, monkeypatch):
+    from ganviz.config import VARIANTS
+    from ganviz.data import load
+    root = tmp_path / "pretrained"
+    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=2, batch_size=8), load("doodles:camel:60").images,
+                      VARIANTS)
+    save_bundles(trainer.run(), root / "every-operator")
+    monkeypatch.setenv("GANVIZ_PRETRAINED", str(root))
+    monkeypatch.setenv("GANVIZ_RUNS", str(tmp_path / "runs"))
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.run()
+    _ok(app)
+    assert [h.value for h in app.subheader] == ["UpSampling2D + Conv2D", "Conv2DTranspose"]  # the book's pair first
+    app.multiselect[0].set_value(["subpixel", "transpose4"]).run()
+    _ok(app)
+    assert [h.value for h in app.subheader] == ["Sub-pixel (Conv2D x4 + depth_to_space, ICNR)",
+                                                "Conv2DTranspose, kernel 4"]
+    assert len(_images(app)) == 2
+    app.segmented_control(key="w_view").set_value("Analysis").run()
+    _ok(app)
+    text = " ".join(m.value for m in app.markdown)
+    assert text.count("on one seed, so no claim") == 4 * 10  # every operator against upsample, per measure

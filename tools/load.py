@@ -5,12 +5,13 @@
                press "New samples" at once: p50 / p95 / max seconds until each page shows both
                sample grids, in each phase; the server's CPU seconds per "New samples" (its own
                share, apart from the browsers'); the server's peak RSS
-  trainings N  one browser trains N short runs in a row (30 steps, both variants, the default
-               data set) and compares a new seed after each: the server's RSS after each round
-               (trainings run in their own processes, so it should stay flat)
+  trainings N  one browser trains N short runs in a row (30 steps by default, both variants, the
+               default data set) and compares a new seed after each: the server's RSS after each
+               round (trainings run in their own processes, so it should stay flat), and the
+               training processes' peak RSS (each writes its own into live.npz)
 
 The browsers share the machine with the server, so the times overstate the server's share.
-Run: python -m ganviz load --viewers 10 --trainings 10 [--json out.json]
+Run: python -m ganviz load --viewers 20 --trainings 20 [--steps 30] [--json out.json]
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganviz.store.live import LIVE
 from tools.browser import IMAGES, chromium_browser, dashboard, rss_mb, train_now
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,10 +91,13 @@ def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:
             rss.append(rss_mb(proc.pid, "VmRSS"))
             print(f"training {round_}: server RSS {rss[-1]:.0f} MB", flush=True)
         tensorflow = "tensorflow" in Path(f"/proc/{proc.pid}/maps").read_text()
-        return {"trainings": n, "steps": steps, "server_rss_mb": rss, "tensorflow_in_server": tensorflow}
+        peaks = [float(json.loads(str(np.load(f, allow_pickle=False)["meta"]))["peak_rss_mb"])
+                 for f in Path(runs).rglob(LIVE)]
+        return {"trainings": n, "steps": steps, "server_rss_mb": rss, "tensorflow_in_server": tensorflow,
+                "training_process_peak_rss_mb": max(peaks)}
 
 
-def main(n_viewers: int, n_trainings: int, json_path: str | None = None) -> dict:
+def main(n_viewers: int, n_trainings: int, json_path: str | None = None, steps: int = 30) -> dict:
     out = {}
     if n_viewers:
         out["viewers"] = v = viewers(n_viewers)
@@ -101,10 +106,12 @@ def main(n_viewers: int, n_trainings: int, json_path: str | None = None) -> dict
               f"p95 {v['new_samples']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_new_samples']:.2f} s a page; "
               f"server peak RSS {v['server_peak_rss_mb']:.0f} MB", flush=True)
     if n_trainings:
-        out["trainings"] = t = trainings(n_trainings)
+        out["trainings"] = t = trainings(n_trainings, steps)
         print(f"{t['trainings']} trainings of {t['steps']} steps: server RSS "
-              f"{' -> '.join(f'{r:.0f}' for r in t['server_rss_mb'])} MB; TensorFlow in the server: "
-              f"{t['tensorflow_in_server']}", flush=True)
+              f"{' -> '.join(f'{r:.0f}' for r in t['server_rss_mb'])} MB "
+              f"({t['server_rss_mb'][-1] - t['server_rss_mb'][0]:+.0f} MB); TensorFlow in the server: "
+              f"{t['tensorflow_in_server']}; training processes' peak RSS {t['training_process_peak_rss_mb']:.0f} MB",
+              flush=True)
     if json_path:
         Path(json_path).write_text(json.dumps(out, indent=2))
     return out

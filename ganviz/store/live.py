@@ -56,12 +56,21 @@ def write_live(trainer: Trainer, out_dir: Path) -> None:
     meta = {"step": trainer.step, "steps": trainer.config.steps, "precision": trainer.config.precision,
             "status": "paused" if trainer.paused and trainer.status == "running" else trainer.status,
             "images_per_s": trainer.images_per_s, "eta_s": min(trainer.eta_s, 1e9),
-            "recorded_step": trainer.recorded_steps[-1], "variants": list(trainer.variants)}
+            "recorded_step": trainer.recorded_steps[-1], "variants": list(trainer.variants),
+            "peak_rss_mb": _peak_rss_mb()}
     arrays = {"meta": np.array(json.dumps(meta))}
     for v in trainer.variants:
         arrays[f"{v}/frame"] = trainer.timeline[v][-1]
         arrays.update({f"{v}/{m}": np.asarray(trainer.history[v][m], np.float32) for m in METRICS})
     _save(arrays, out_dir)
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux; 0 elsewhere): the soak benchmark reads it."""
+    try:
+        return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def mark_ended(out_dir: Path, status: str) -> None:
