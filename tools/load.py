@@ -57,8 +57,8 @@ def viewers(n: int, timeout: float = 600) -> dict:
     with tempfile.TemporaryDirectory() as runs, dashboard(ROOT, {"GANVIZ_RUNS": runs}) as (url, proc), \
             chromium_browser() as browser:
         pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(n)]
-        for seed, page in enumerate(pages):
-            page.goto(f"{url}/?seed={seed}")
+        for seed, page in enumerate(pages):  # all at once: navigation starts, nobody waits for a page
+            page.goto(f"{url}/?seed={seed}", wait_until="commit")
         opened = _until_all(pages, lambda p: p.locator(IMAGES).count() >= 2, timeout)
         before = [p.locator(IMAGES).first.get_attribute("src") for p in pages]
         time.sleep(5)  # let the opening settle, so the CPU below is the clicks'
