@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganviz.config import METRICS, VARIANTS
+from ganviz.config import BOOK_PAIR, METRICS
 from ganviz.gan.models import generator_from_bundle
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle
@@ -41,7 +41,7 @@ def single(tmp_path_factory):
 
 
 def _assert_matches(run: Path, single: Path, replicas: int) -> None:
-    for v in VARIANTS:
+    for v in BOOK_PAIR:
         a, b = load_bundle(single / v), load_bundle(run / v)
         assert b.meta["replicas"] == replicas and b.meta["steps_done"] == 3
         for m in METRICS:
