@@ -5,6 +5,13 @@ Data flow, one folder a step: data/ -> gan/ (models, training; the only TensorFl
 """
 __version__ = "0.1.0"
 
-from ganviz.view.neighbours import nearest_l1  # the one public search, importable without TensorFlow
-
 __all__ = ["nearest_l1", "__version__"]
+
+
+def __getattr__(name: str):
+    # The one public search, importable without TensorFlow; loaded on first use, so that a
+    # training process, which never searches, does not pay for Numba's compiler.
+    if name == "nearest_l1":
+        from ganviz.view.neighbours import nearest_l1
+        return nearest_l1
+    raise AttributeError(f"module 'ganviz' has no attribute {name!r}")

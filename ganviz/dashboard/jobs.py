@@ -36,8 +36,18 @@ MAX_TRAININGS = int(os.environ.get("GANVIZ_MAX_TRAININGS", "2"))  # at once, on 
 ORPHAN_AFTER_S = float(os.environ.get("GANVIZ_ORPHAN_AFTER_S", "60"))
 STOP_GRACE_S = 120.0  # a process asked to stop that is still running after this is killed (its checkpoint stays)
 TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priority of trainings below the pages
+# One malloc arena: TensorFlow's threads otherwise each grow their own, and a short training
+# process peaks ~100-200 MB higher (docs/RELIABILITY.md); the server's environment overrides it.
+TRAINING_ENV = {"MALLOC_ARENA_MAX": "1"}
 LOG = "train.log"  # the training process's own output, in its run folder
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name
+        return f"signal {number}"
 
 
 @dataclass(eq=False)
@@ -87,7 +97,8 @@ class TrainingJob:
 
     def _spawn(self, nice: int) -> None:
         cmd = [sys.executable, "-m", "ganviz", "train", "--resume", str(self.out_dir), "--live", "--nice", str(nice)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
+        env = {**TRAINING_ENV, **os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
         with open(self.out_dir / LOG, "ab") as log:
             self._log_from = log.tell()
             self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -97,8 +108,8 @@ class TrainingJob:
     def _finish(self, code: int) -> None:
         self.state = "done"
         if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
-            self.error = f"interrupted: the training process was killed ({name}); resume it from its last checkpoint"
+            self.error = (f"interrupted: the training process was killed ({_signal_name(-code)}); resume it from "
+                          "its last checkpoint")
         elif code and not self.error:
             self.error = self._last_error() or f"the training process exited with code {code}; see {LOG}"
         if code < 0:  # killed mid-step: its last progress still says "running"

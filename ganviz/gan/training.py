@@ -132,8 +132,11 @@ class GAN:
                 + self.g_opt.variables + self.d_opt.variables)
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        """Generated images for z, uint8 (N, 28, 28)."""
-        return to_uint8(self.generator(z, training=False).numpy())
+        """Generated images for z, uint8 (N, 28, 28), a batch at a time: a 256-image measure batch
+        in one call would hold ~100 MB per activation, and a training process's peak with it."""
+        size = self.config.batch_size
+        return np.concatenate([to_uint8(self.generator(z[i:i + size], training=False).numpy())
+                               for i in range(0, len(z), size)])
 
 
 @dataclass
@@ -169,7 +172,6 @@ class Trainer:
         self.wall_time = 0.0
         self._warm: list | None = None  # [steps, seconds] after this process's first (compiling) step
         self.fingerprint = fingerprint(self.images)  # which images: resume checks them
-        self._x = to_model_scale(self.images)
         self._stream = batch_stream(self.config, len(self.images))
         self._running = threading.Event()
         self._running.set()
@@ -262,7 +264,7 @@ class Trainer:
                 self.status = "stopped"
                 break
             idx, z_d, z_g = next(self._stream)
-            real = self._x[idx]
+            real = to_model_scale(self.images[idx])  # a batch at a time: no float32 copy of the data set
             t0 = time.perf_counter()
             for v, gan in self.gans.items():
                 out = {k: float(t) for k, t in gan.train_step(real, z_d, z_g).items()}
