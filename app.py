@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from ganviz import data
 from ganviz.config import VARIANT_LABELS, GANConfig
@@ -50,7 +51,7 @@ def trainings() -> Trainings:
     return Trainings()
 
 
-@st.cache_resource(show_spinner="Loading generator ...", max_entries=16)
+@st.cache_resource(show_spinner="Loading generator ...", max_entries=8)  # ~7 MB kept, ~40 ms to reload
 def cached_generator(path: str, mtime: float) -> NumpyGenerator:
     return NumpyGenerator.from_bundle(load_bundle(path))
 
@@ -79,7 +80,8 @@ def cached_runs(pretrained: str, runs_root: str, own: str, linked: str):
 
 @st.cache_resource(show_spinner=False)
 def compute_slots() -> threading.BoundedSemaphore:
-    """One sampling per core: a room pressing "New samples" at once queues instead of piling up in memory."""
+    """One sampling per core, on one thread: a room pressing "New samples" at once queues, no piling up."""
+    threadpool_limits(1, user_api="blas")  # idle BLAS threads spin on a busy server (docs/PERFORMANCE.md)
     return threading.BoundedSemaphore(os.cpu_count() or 1)
 
 
@@ -88,7 +90,7 @@ def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, 
     """Samples from the same z and, when the training set loads, their nearest training images."""
     _, index, _ = training_set(spec)
     with compute_slots():
-        return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n)
+        return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n, threads=1)
 
 
 @st.cache_resource(show_spinner="Measuring every seed of this data set ...", max_entries=4)
@@ -166,8 +168,8 @@ if st.session_state.get("w_view") is None:  # the active section clicked again, 
     st.session_state.w_view = state.view
 state.view = st.segmented_control("Section", VIEWS, key="w_view", label_visibility="collapsed") or state.view
 
-bundles = {v: cached_bundle(str(p), mtime(p)) for v, p in run.bundles.items()} if run else {}
 bundle_key = tuple((v, str(p), mtime(p)) for v, p in run.bundles.items()) if run else ()
+bundles = {v: cached_bundle(p, m) for v, p, m in bundle_key}
 config: GANConfig | None = next(iter(bundles.values())).config if bundles else None
 
 
@@ -234,11 +236,9 @@ def show_training() -> None:
         st.session_state.w_step = state.step if state.step in steps else steps[-1]
     state.smooth = st.slider("Smoothing", 0.0, 0.99, key="w_smooth", help="Exponential moving average of the curves")
     state.step = st.select_slider("Replay: probe batch at step", steps, key="w_step")
-    for col, b in zip(variant_columns(bundles), bundles.values()):
-        frame = b.timeline[b.timeline_steps.tolist().index(state.step)]
-        col.image(grid(frame, cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")
-    st.plotly_chart(loss_figure({v: b.history for v, b in bundles.items()}, state.smooth, state.step),
-                    width="stretch")
+    for col, b in zip(variant_columns(bundles), bundles.values()):  # a run's bundles share their probe steps
+        col.image(grid(b.timeline[steps.index(state.step)], cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")
+    st.plotly_chart(loss_figure({v: b.history for v, b in bundles.items()}, state.smooth, state.step), width="stretch")
     st.caption(texts.run_timing({v: b.meta for v, b in bundles.items()}))
 
 

@@ -297,7 +297,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def cmd_load(args: argparse.Namespace) -> None:
     _tools()
     from tools.load import main as load_main
-    load_main(args.viewers, args.trainings, args.json, args.steps)
+    load_main(args.viewers, args.trainings, args.json, args.steps, args.client)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,9 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
     b.set_defaults(func=cmd_bench)
 
-    ld = sub.add_parser("load", help="real browsers against one dashboard server: many viewers at once, "
-                        "trainings in a row (times, server memory)")
-    ld.add_argument("--viewers", type=int, default=10, metavar="N", help="browsers opening the page at once (0: skip)")
+    ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "
+                        "(times, server CPU and memory)")
+    ld.add_argument("--viewers", type=int, default=10, metavar="N", help="viewers opening the page at once (0: skip)")
+    ld.add_argument("--client", choices=("ws", "browser"), default="ws",
+                    help="ws: Streamlit's websocket protocol, as the page speaks it (light on the machine); "
+                    "browser: a headless Chromium context each")
     ld.add_argument("--trainings", type=int, default=0, metavar="N", help="30-step trainings in a row (0: skip)")
     ld.add_argument("--steps", type=_positive, default=30, help="steps of each training (default 30)")
     ld.add_argument("--json", help="also write the results as JSON here")

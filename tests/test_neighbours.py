@@ -81,3 +81,14 @@ def test_tile_sums_bound_the_l1_distance_from_below(refs):
     l1 = np.abs(a.astype(np.float64) - b).sum(axis=1)
     assert np.all(lower <= l1 + 1e-3)
     assert np.median(lower[:200] / l1[:200]) > 0.5  # and a tight one for drawings (0.69 here)
+
+
+def test_one_thread_gives_the_same_answer_and_leaves_the_pool_as_it_was(refs):
+    import numba
+    from ganviz.view.neighbours import L1Index
+    q = np.random.default_rng(4).uniform(-1, 1, (7, 28, 28)).astype(np.float32)
+    index, threads = L1Index.build(refs), numba.get_num_threads()
+    i1, d1 = nearest_l1(q, index, threads=1)
+    i2, d2 = nearest_l1(q, index)
+    assert np.array_equal(i1, i2) and np.array_equal(d1, d2)
+    assert numba.get_num_threads() == threads

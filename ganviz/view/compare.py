@@ -32,9 +32,10 @@ def generate(generator: Generator, z: np.ndarray) -> np.ndarray:
 
 
 def compare(generators: dict[str, Generator], train_images: np.ndarray | L1Index | None,
-            seed: int, n: int) -> Comparison:
+            seed: int, n: int, threads: int | None = None) -> Comparison:
     """Sample n images per variant from the same z; find nearest training images if given
-    (pass an `L1Index` of the training set when comparing repeatedly)."""
+    (pass an `L1Index` of the training set when comparing repeatedly; `threads`: see
+    `nearest_l1`)."""
     z_dim = next(iter(generators.values())).input_shape[-1]
     z = latent_batch(seed, n, z_dim)
     samples, nearest, distances = {}, {}, {}
@@ -42,7 +43,7 @@ def compare(generators: dict[str, Generator], train_images: np.ndarray | L1Index
         generated = generate(generator, z)
         samples[variant] = to_uint8(generated)
         if train_images is not None:
-            nearest[variant], distances[variant] = nearest_l1(generated, train_images)
+            nearest[variant], distances[variant] = nearest_l1(generated, train_images, threads)
     return Comparison(seed, samples, nearest, distances)
 
 

@@ -141,11 +141,14 @@ def _search(q: np.ndarray, r: np.ndarray, q_tiles: np.ndarray, r_tiles: np.ndarr
     return best_i, best.astype(np.float64) / (chunks * CHUNK)
 
 
-def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index) -> tuple[np.ndarray, np.ndarray]:
+def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index,
+               threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest reference by mean |a - b| for each query: (indices int64, distances float64).
 
     Images are uint8 (mapped to [-1, 1] as in training) or floats on the model's scale, of
     any shape (N, ...). For repeated searches over one training set pass `L1Index.build(refs)`.
+    `threads` caps the search's threads (default: Numba's); a server that runs one search per
+    core for many sessions passes 1, since idle pool threads spin on a busy machine.
     """
     index = references if isinstance(references, L1Index) else L1Index.build(references)
     q = to_rows(queries)
@@ -155,7 +158,12 @@ def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index) -> tuple[n
         return np.zeros(0, np.int64), np.zeros(0, np.float64)
     q_tiles = tile_sums(q)
     q = np.ascontiguousarray(q[:, index.order]).reshape(len(q), -1, CHUNK)
-    return _search(q, index.rows, q_tiles, index.tiles, numba.get_num_threads())
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads or previous, previous))  # for this thread only
+    try:
+        return _search(q, index.rows, q_tiles, index.tiles, numba.get_num_threads())
+    finally:
+        numba.set_num_threads(previous)
 
 
 def nearest_l1_numpy(queries: np.ndarray, references: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
