@@ -39,8 +39,7 @@ from ganviz.view.neighbours import L1Index
 ROOT = Path(__file__).parent
 PRETRAINED = Path(os.environ.get("GANVIZ_PRETRAINED", ROOT / "pretrained"))
 RUNS = Path(os.environ.get("GANVIZ_RUNS", ROOT / "runs"))
-N_SHOWN, N_HIST, COLS = 16, 128, 8  # samples shown, samples in the distance histogram, grid columns
-HIST_SEED = 0  # the histogram's z: fixed, so it is computed once per run and shared by every viewer
+N_SHOWN, N_HIST, HIST_SEED, COLS = 16, 128, 0, 8  # shown; in the histogram, of fixed z (once per run); columns
 
 st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", layout="wide")
 
@@ -242,17 +241,18 @@ def show_training() -> None:
     st.caption(texts.run_timing({v: b.meta for v, b in bundles.items()}))
 
 
-def study_for(dataset: str) -> Study:
-    """The study over every run offered (pretrained and yours) trained on this data set."""
-    check_spec(dataset, RUNS)
+def study_for(dataset: str) -> Study | str:
+    """The study over every run offered (pretrained and yours) trained on this data set, or why there is none."""
+    try:
+        check_spec(dataset, RUNS)  # an uploaded bundle's config must not name a file elsewhere on the server
+    except UserError as exc:
+        return str(exc)
     return cached_study(bundles_on(runs, dataset, lambda p: cached_bundle(str(p), mtime(p)).config.dataset))
 
 
 def show_analysis() -> None:
-    try:
-        study = study_for(config.dataset)
-    except UserError as exc:
-        return st.error(str(exc))
+    if isinstance(study := study_for(config.dataset), str):
+        return st.error(study)
     st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
                                      study.classifier))
     st.markdown(texts.verdict_list(study.verdicts))
@@ -289,7 +289,7 @@ if run is not None:
             f"ganviz: {run.name}", cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN),
             {v: b.history for v, b in bundles.items()}, training_set(config.dataset)[0],
             [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
-            study=study_for(config.dataset),
+            study=study if isinstance(study := study_for(config.dataset), Study) else None,
             timelines={v: (b.timeline_steps, b.timeline) for v, b in bundles.items()}),
             f"ganviz-{run.name.replace('/', '-')}.html", "text/html", on_click="ignore")
 

@@ -291,7 +291,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
     _tools()
     from tools.bench import main as bench_main
-    bench_main(args.quick, args.json, not args.no_browser, args.operators)
+    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -386,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
+    b.add_argument("--viewer", action="store_true",
+                   help="only the dashboard viewer: images/s and GFLOP/s against NumPy's matmul peak (seconds)")
     b.set_defaults(func=cmd_bench)
 
     ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "

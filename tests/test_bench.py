@@ -17,6 +17,7 @@ def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
     for kinds in result["op_profile_ms_per_step"].values():  # the profiler saw the step's convolutions
         assert kinds["convolution"] > 0  # (their share depends on the CPU's kernels, so it is not asserted)
     assert result["bf16_matmul_peak_gflop_per_s"] > 0
-    assert set(result["viewer_images_per_s"]) == {"upsample", "transpose"}
-    assert all(v > 0 for v in result["viewer_images_per_s"].values())
+    viewer = result["viewer"]
+    assert set(viewer["variants"]) == {"upsample", "transpose"} and viewer["numpy_matmul_peak_gflop_per_s"] > 0
+    assert all(r["images_per_s"] > 0 and r["gflop_per_s"] > 0 for r in viewer["variants"].values())
     assert "training, images/s" in capsys.readouterr().out

@@ -257,9 +257,21 @@ def bench_neighbours(images: np.ndarray, spec: str, n_queries: int) -> dict:
     return result
 
 
+def numpy_matmul_peak(side: int = 2048) -> float:
+    """GFLOP/s of NumPy's float32 matrix product at side x side: about the most the viewer's
+    BLAS gives on this machine, since its forward pass is matrix products."""
+    a = np.random.default_rng(0).random((side, side), dtype=np.float32)
+    a @ a
+    best = np.inf
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - t0)
+    return 2 * side**3 / best / 1e9
+
+
 def bench_viewer(n: int) -> dict[str, float]:
-    """Images/s of the dashboard's NumPy forward pass per variant (the pretrained seed-0 camels;
-    a fresh generator of the book's shapes where those are missing)."""
+    """Images/s of the dashboard's NumPy forward pass per variant (the pretrained seed-0 camels)."""
     from ganviz.noise import latent_batch
     from ganviz.store.bundle import load_bundle
     from ganviz.view.compare import generate
@@ -274,6 +286,27 @@ def bench_viewer(n: int) -> dict[str, float]:
         generate(gen, z)
         out[variant] = n / (time.perf_counter() - t0)
     return out
+
+
+def viewer_efficiency(n: int) -> dict:
+    """The viewer's images/s and executed GFLOP/s per variant against NumPy's matmul peak, in
+    one run: how far a faster forward pass could go on this machine at the same FLOPs."""
+    from ganviz.store.bundle import load_bundle
+    from ganviz.view.inference import NumpyGenerator
+    peak, speed = numpy_matmul_peak(), bench_viewer(n)
+    flops = {v: NumpyGenerator.from_bundle(load_bundle(ROOT / "pretrained" / "doodles-camel-s0" / v)).flops()
+             for v in speed}
+    return {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
+            "variants": {v: {"images_per_s": ips, "executed_mflop_per_image": flops[v] / 1e6,
+                             "gflop_per_s": ips * flops[v] / 1e9} for v, ips in speed.items()}}
+
+
+def viewer_table(result: dict) -> str:
+    peak = result["numpy_matmul_peak_gflop_per_s"]
+    return "\n".join([f"dashboard viewer (NumPy forward pass); NumPy float32 matmul peak {peak:.0f} GFLOP/s"] + [
+        f"  {v:<10} {r['images_per_s']:5.0f} images/s, {r['executed_mflop_per_image']:.0f} MFLOP executed per image: "
+        f"{r['gflop_per_s']:.0f} GFLOP/s ({r['gflop_per_s'] / peak:.0%} of the peak)"
+        for v, r in result["variants"].items()])
 
 
 def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n_view: int) -> list[dict]:
@@ -329,7 +362,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "matmul_peak_gflop_per_s": max(peaks_before[tf.float32], peak(tf.float32)),
         "bf16_matmul_peak_gflop_per_s": max(peaks_before[tf.bfloat16], peak(tf.bfloat16)),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
-        "viewer_images_per_s": bench_viewer(8 if quick else 256),
+        "viewer": viewer_efficiency(8 if quick else 256),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
                                       for v in BOOK_PAIR},
         "operators": bench_operators(config, x, warmup=1 if quick else 3, steps=1 if quick else 15,
@@ -379,8 +412,7 @@ def table(result: dict) -> str:
     sc = nn["scale"]
     lines.append(f"  scale: {sc['n_references']:,} references, index {sc['index_mb']:.0f} MB built in "
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
-    lines += ["", "dashboard viewer (NumPy forward pass), images/s: " + ", ".join(
-        f"{v} {ips:.0f}" for v, ips in result["viewer_images_per_s"].items())]
+    lines += ["", viewer_table(result["viewer"])]
     lines += ["", operators_table(result["operators"])]
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
@@ -396,8 +428,12 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False) -> None:
-    if operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
+def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False,
+         viewer_only: bool = False) -> None:
+    if viewer_only:  # seconds, no training
+        result = {"viewer": viewer_efficiency(8 if quick else 256)}
+        print(viewer_table(result["viewer"]))
+    elif operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
         config = GANConfig(batch_size=8 if quick else 64)
         x = data.to_model_scale(data.load("doodles:camel:256" if quick else "doodles:camel").images)
         result = {"operators": bench_operators(config, x, 1 if quick else 3, 1 if quick else 15, 8 if quick else 256)}

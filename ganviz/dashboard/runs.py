@@ -55,14 +55,22 @@ def side_by_side(run: RunGroup, chosen: list[str]) -> RunGroup:
     return RunGroup(run.name, {v: p for v, p in run.bundles.items() if v in chosen}) if chosen else run
 
 
+def other_owners(name: str, own: str) -> tuple[str, list[str]] | None:
+    """A link's `runs/<id>/<...>` that names another owner's runs: (their public id, the rest of
+    the path), else None. The one reader of such names, for runs and live trainings alike."""
+    parts = name.split("/")
+    if len(parts) >= 3 and parts[0] == "runs" and is_public_id(parts[1]) and parts[1] != own:
+        return parts[1], parts[2:]
+    return None
+
+
 def runs_for(pretrained: Path, runs_root: Path, own: str, linked: str = "") -> list[RunGroup]:
     """The runs a page offers: the pretrained ones, its owner's (`runs/<own>/...`), and the one
     run of another owner that its link names. A link lets its reader view that run; control
     stays with the owner's key, which no link carries."""
     roots = {"pretrained": pretrained, f"runs/{own}": runs_root / own}
-    parts = linked.split("/")
-    if len(parts) >= 3 and parts[0] == "runs" and is_public_id(parts[1]) and parts[1] != own:
-        roots[f"runs/{parts[1]}"] = runs_root / parts[1]
+    if (other := other_owners(linked, own)) is not None:
+        roots[f"runs/{other[0]}"] = runs_root / other[0]
     return [r for r in find_runs(roots) if r.name.startswith(("pretrained/", f"runs/{own}/")) or r.name == linked]
 
 
@@ -76,12 +84,11 @@ def run_label(name: str, own: str) -> str:
 def live_dir(runs_root: Path, name: str, own: str) -> Path | None:
     """The folder of another owner's training named by a link's `live=runs/<id>/<folder>`, if it
     exists: its progress can be watched, never steered."""
-    parts = name.split("/")
-    if len(parts) != 3 or parts[0] != "runs" or not is_public_id(parts[1]) or parts[1] == own:
+    other = other_owners(name, own)
+    if other is None or len(other[1]) != 1 or not re.fullmatch(r"[A-Za-z0-9_.-]+", other[1][0]) \
+            or other[1][0].startswith("."):
         return None
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", parts[2]) or parts[2].startswith("."):
-        return None
-    folder = runs_root / parts[1] / parts[2]
+    folder = runs_root / other[0] / other[1][0]
     return folder if folder.is_dir() else None
 
 

@@ -219,6 +219,18 @@ class NumpyGenerator:
         return (factor if bilinear else 1, phase_kernel(kernel, table).astype(np.float32), np.tile(bias, phases**2).astype(np.float32),
                 (-lo, hi), factor if self.variant == "subpixel" else phases)
 
+    def flops(self) -> int:
+        """Multiply-adds x 2 this forward pass executes per image: its phase kernels, which skip
+        UpSampling2D's repeated pixels and a transposed convolution's zeros (`generator_flops`
+        counts the literal layers)."""
+        h, w, _ = self.config.g_initial_shape
+        total = self._dense[0].size
+        for resize, kernel, _, _, f in self._layers:
+            h, w = h * resize, w * resize
+            total += h * w * kernel.size  # a 'valid' convolution on the padded input: one output per input pixel
+            h, w = h * f, w * f
+        return 2 * total
+
     def upsampling_layer(self, i: int, x: np.ndarray) -> np.ndarray:
         """Layer i's operator alone (no bias, no batch norm) on x (N, H, W, C)."""
         kernel, factor = self.w[f"generator_conv_{i}/kernel"], self.config.g_upsample[i]
