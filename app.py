@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from threadpoolctl import threadpool_limits
 
 from ganviz import data
 from ganviz.config import VARIANT_LABELS, GANConfig
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
                                    side_by_side)
+from ganviz.dashboard.server import configure_server
 from ganviz.dashboard.share import share_panel
 from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, public_view,
                                     set_cookie_script, share_link)
@@ -46,7 +46,8 @@ st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", la
 
 # ---- cached loaders: once per process, shared read-only by every session ----
 @st.cache_resource(show_spinner=False)
-def trainings() -> Trainings:
+def trainings() -> Trainings:  # the first thing every run asks for: the process's settings go here too
+    configure_server()  # one BLAS thread; malloc that gives freed arrays back (ganviz/dashboard/server.py)
     return Trainings()
 
 
@@ -79,8 +80,7 @@ def cached_runs(pretrained: str, runs_root: str, own: str, linked: str):
 
 @st.cache_resource(show_spinner=False)
 def compute_slots() -> threading.BoundedSemaphore:
-    """One sampling per core, on one thread: a room pressing "New samples" at once queues, no piling up."""
-    threadpool_limits(1, user_api="blas")  # idle BLAS threads spin on a busy server (docs/PERFORMANCE.md)
+    """One sampling per core (each on one thread): a room pressing "New samples" at once queues, no piling up."""
     return threading.BoundedSemaphore(os.cpu_count() or 1)
 
 

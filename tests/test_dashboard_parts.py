@@ -2,6 +2,7 @@
 import io
 import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,3 +180,33 @@ def test_the_page_reads_built_in_data_and_files_under_its_own_folder_only(tmp_pa
     for spec in ("/etc/passwd", str(tmp_path / ".." / "other" / "x.npy"), "pretrained/x.npy"):
         with pytest.raises(DataError, match="not available on this page; accepted: doodles"):
             check_spec(spec, tmp_path)
+
+
+SERVER_MEMORY = """
+import numpy as np
+from threadpoolctl import threadpool_info
+from ganviz.dashboard.server import configure_server
+tuned = configure_server()
+rss = lambda: int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+big, small = [np.ones(2 << 20 >> 3)], []
+del big[0]  # a freed 2 MB block: untuned glibc now serves 2 MB arrays from its heap, and keeps them
+base = rss()
+for _ in range(100):
+    big.append(np.ones(2 << 20 >> 3))
+    small.append(np.ones(1000))  # small blocks between them pin the heap
+peak = rss()
+del big
+print(tuned, [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"], base, peak, rss())
+"""
+
+
+def test_the_server_samples_on_one_blas_thread_and_gives_freed_arrays_back():
+    """configure_server in a process of its own: 200 MB of 2 MB arrays, freed between live small
+    ones, leave the process (glibc's defaults keep them: 326 MB stays 326 MB)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", SERVER_MEMORY], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1]).stdout.split()
+    tuned, threads, (base, peak, after) = out[0], out[1:-3], map(int, out[-3:])
+    assert tuned == "True" and threads and all(t.strip("[],") == "1" for t in threads)
+    assert peak - base > 150 and after - base < 30

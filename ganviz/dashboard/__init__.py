@@ -3,4 +3,5 @@
   state   what a link restores (the view), and the owner key that grants control (never in a link)
   runs    finding runs, naming new ones, uploads and bundle zips
   jobs    trainings, each in a process of its own, limited and queued server-wide
+  server  the server process's own settings: one BLAS thread, malloc that returns freed arrays
 """
