@@ -85,6 +85,7 @@ def test_tile_sums_bound_the_l1_distance_from_below(refs):
 
 def test_one_thread_gives_the_same_answer_and_leaves_the_pool_as_it_was(refs):
     import numba
+
     from ganviz.view.neighbours import L1Index
     q = np.random.default_rng(4).uniform(-1, 1, (7, 28, 28)).astype(np.float32)
     index, threads = L1Index.build(refs), numba.get_num_threads()
