@@ -1,10 +1,11 @@
+import numba
 import numpy as np
 import pytest
 
 from ganviz import nearest_l1
 from ganviz.data import to_model_scale
 from ganviz.data.doodles import make_doodles
-from ganviz.view.neighbours import nearest_l1_numpy
+from ganviz.view.neighbours import L1Index, nearest_l1_numpy
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,6 @@ def test_out_of_range_queries_are_still_exact(refs):
 
 
 def test_a_prepared_index_gives_the_same_answer(refs):
-    from ganviz.view.neighbours import L1Index
     q = np.random.default_rng(3).uniform(-1, 1, (5, 28, 28)).astype(np.float32)
     index = L1Index.build(refs)
     assert len(index) == 3000 and sorted(index.order) == list(range(784))
@@ -84,9 +84,6 @@ def test_tile_sums_bound_the_l1_distance_from_below(refs):
 
 
 def test_one_thread_gives_the_same_answer_and_leaves_the_pool_as_it_was(refs):
-    import numba
-
-    from ganviz.view.neighbours import L1Index
     q = np.random.default_rng(4).uniform(-1, 1, (7, 28, 28)).astype(np.float32)
     index, threads = L1Index.build(refs), numba.get_num_threads()
     i1, d1 = nearest_l1(q, index, threads=1)
