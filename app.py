@@ -1,8 +1,7 @@
 """ganviz dashboard: UpSampling2D+Conv2D versus Conv2DTranspose in the book's first GAN.
 
 This file only wires widgets to functions in `ganviz/`; everything it shows is computed there.
-Trainings run in processes of their own: this server never imports TensorFlow.
-Run: streamlit run app.py
+Trainings run in processes of their own: this server never imports TensorFlow. Run: streamlit run app.py
 """
 from __future__ import annotations
 
@@ -46,8 +45,9 @@ st.set_page_config(page_title="ganviz: upsampling vs transposed convolution", la
 
 # ---- cached loaders: once per process, shared read-only by every session ----
 @st.cache_resource(show_spinner=False)
-def trainings() -> Trainings:  # the first thing every run asks for: the process's settings go here too
-    configure_server()  # one BLAS thread; malloc that gives freed arrays back (ganviz/dashboard/server.py)
+def trainings() -> Trainings:
+    """The server's trainings, made at its first page view, with the process's settings (dashboard/server.py)."""
+    configure_server()
     return Trainings()
 
 
@@ -191,7 +191,7 @@ def show_compare() -> None:
                                       format_func=lambda s: "final" if s == -1 else f"step {s}")
     if state.step not in (None, -1):
         st.markdown(texts.probe_intro(state.step))
-        frames = {v: b.timeline[b.timeline_steps.tolist().index(state.step)] for v, b in bundles.items()}
+        frames = {v: b.frame(state.step) for v, b in bundles.items()}
         for col, (variant, frame) in zip(variant_columns(frames), frames.items()):
             col.image(grid(frame, cols=COLS, scale=5), caption=f"probe z at step {state.step}")
         return look_closer(frames, f"probe image (step {state.step})")
@@ -235,8 +235,8 @@ def show_training() -> None:
         st.session_state.w_step = state.step if state.step in steps else steps[-1]
     state.smooth = st.slider("Smoothing", 0.0, 0.99, key="w_smooth", help="Exponential moving average of the curves")
     state.step = st.select_slider("Replay: probe batch at step", steps, key="w_step")
-    for col, b in zip(variant_columns(bundles), bundles.values()):  # a run's bundles share their probe steps
-        col.image(grid(b.timeline[steps.index(state.step)], cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")
+    for col, b in zip(variant_columns(bundles), bundles.values()):
+        col.image(grid(b.frame(state.step), cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")
     st.plotly_chart(loss_figure({v: b.history for v, b in bundles.items()}, state.smooth, state.step), width="stretch")
     st.caption(texts.run_timing({v: b.meta for v, b in bundles.items()}))
 

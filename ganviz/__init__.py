@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 __all__ = ["nearest_l1", "__version__"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # The one public search, importable without TensorFlow; loaded on first use, so that a
     # training process, which never searches, does not pay for Numba's compiler.
     if name == "nearest_l1":

@@ -1,6 +1,9 @@
 """Dashboard logic without Streamlit: runs, view state, bundle zips, the report, the explainer."""
 import io
+import json
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -183,6 +186,7 @@ def test_the_page_reads_built_in_data_and_files_under_its_own_folder_only(tmp_pa
 
 
 SERVER_MEMORY = """
+import json
 import numpy as np
 from threadpoolctl import threadpool_info
 from ganviz.dashboard.server import configure_server
@@ -196,17 +200,16 @@ for _ in range(100):
     small.append(np.ones(1000))  # small blocks between them pin the heap
 peak = rss()
 del big
-print(tuned, [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"], base, peak, rss())
+blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+print(json.dumps({"tuned": tuned, "blas_threads": blas, "mb": [base, peak, rss()]}))
 """
 
 
 def test_the_server_samples_on_one_blas_thread_and_gives_freed_arrays_back():
     """configure_server in a process of its own: 200 MB of 2 MB arrays, freed between live small
-    ones, leave the process (glibc's defaults keep them: 326 MB stays 326 MB)."""
-    import subprocess
-    import sys
-    out = subprocess.run([sys.executable, "-c", SERVER_MEMORY], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1]).stdout.split()
-    tuned, threads, (base, peak, after) = out[0], out[1:-3], map(int, out[-3:])
-    assert tuned == "True" and threads and all(t.strip("[],") == "1" for t in threads)
+    ones, leave the process (with glibc's defaults about 200 MB of them stays)."""
+    out = json.loads(subprocess.run([sys.executable, "-c", SERVER_MEMORY], capture_output=True, text=True,
+                                    check=True, cwd=Path(__file__).parents[1]).stdout)
+    base, peak, after = out["mb"]
+    assert out["tuned"] and out["blas_threads"] and set(out["blas_threads"]) == {1}
     assert peak - base > 150 and after - base < 30

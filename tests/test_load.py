@@ -7,4 +7,5 @@ def test_websocket_viewers_open_the_page_and_draw_new_samples():
     assert out["viewers"] == 2 and out["client"] == "ws"
     assert 0 < out["open"]["p50_s"] <= out["open"]["max_s"] < 300
     assert 0 < out["new_samples"]["p50_s"] <= out["new_samples"]["max_s"] < 300
-    assert out["server_cpu_s_per_new_samples"] > 0 and out["server_peak_rss_mb"] > 100
+    assert out["server_cpu_s_per_new_samples"] > 0 and out["server_cpu_s_per_s_open_pages"] >= 0
+    assert out["server_peak_rss_mb"] > 100

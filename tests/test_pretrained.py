@@ -26,6 +26,7 @@ def test_the_pretrained_runs_are_there():
 def test_weights_reproduce_the_stored_last_frame(path):
     b = load_bundle(path)
     assert b.meta["steps_done"] == b.config.steps == 2000 and b.meta["status"] == "finished"
+    assert np.array_equal(b.frame(0), b.timeline[0]) and np.array_equal(b.frame(2000), b.timeline[-1])
     assert (b.config.batch_size, b.config.d_lr, b.config.g_lr, b.config.fused_step) == (64, 0.0008, 0.0004, False)
     # the frame was rendered on the machine that trained: another CPU may round a pixel otherwise
     assert_same_picture(to_uint8(generator_from_bundle(b)(b.probe_z, training=False)), b.timeline[-1])  # Keras

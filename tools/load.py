@@ -62,87 +62,135 @@ def _until_all(pages, done, timeout: float) -> list[float]:
 
 
 class WsViewer:
-    """One viewer speaking Streamlit's websocket protocol: BackMsg reruns out, ForwardMsg
-    deltas in. It knows the page by what the browser would draw: image lists, buttons and
-    exceptions."""
+    """One viewer speaking Streamlit's websocket protocol as the page's JavaScript does: full
+    reruns with the link's query (and a button's trigger), the fragment reruns the server asks
+    for on a timer (the page's heartbeat), ForwardMsg deltas in. It knows the page by what the
+    browser would draw: image lists, buttons and exceptions."""
 
     def __init__(self, url: str, seed: int):
         self.url, self.query = url, f"seed={seed}"
-        self.images: list[str] = []  # media URLs of the image lists of the current run, in order
+        self.images: list[str] = []  # media URLs of the image lists of the current full run, in order
         self.buttons: dict[str, str] = {}  # label -> widget id
         self.errors: list[str] = []
+        self.page = ""  # the page's script hash, sent back with every rerun as the browser does
+        self.timers: dict[str, asyncio.Task] = {}  # fragment id -> its auto-rerun loop
 
-    async def _until_grids(self, ws, timeout: float) -> None:
-        """Read messages until a new run of the script has drawn two image lists (what is left
-        of the last run is skipped: every run starts with a new_session message); fetch their
-        files."""
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-        self.images, started = [], False
-        while len(self.images) < 2:
-            msg = ForwardMsg()
-            msg.ParseFromString(await asyncio.wait_for(ws.recv(), timeout))
-            if msg.WhichOneof("type") == "new_session":
-                self.images, started = [], True
-            if not started or msg.WhichOneof("type") != "delta" or msg.delta.WhichOneof("type") != "new_element":
-                continue
-            element = msg.delta.new_element
-            kind = element.WhichOneof("type")
-            if kind == "imgs":
-                self.images.append(element.imgs.imgs[0].url)
-            elif kind == "button":
-                self.buttons[element.button.label] = element.button.id
-            elif kind == "exception":
-                self.errors.append(f"{element.exception.type}: {element.exception.message}")
-        await asyncio.gather(*(asyncio.to_thread(lambda u=u: urllib.request.urlopen(self.url + u, timeout=timeout).read())
-                               for u in self.images))
-
-    def _rerun(self, trigger: str | None = None) -> bytes:
+    def _rerun(self, trigger: str | None = None, fragment: str = "") -> bytes:
         from streamlit.proto.BackMsg_pb2 import BackMsg
         msg = BackMsg()
-        msg.rerun_script.query_string = self.query
+        state = msg.rerun_script
+        state.query_string, state.page_script_hash = self.query, self.page
+        if fragment:
+            state.fragment_id, state.is_auto_rerun = fragment, True
         if trigger:
-            widget = msg.rerun_script.widget_states.widgets.add()
+            widget = state.widget_states.widgets.add()
             widget.id, widget.trigger_value = self.buttons[trigger], True
         return msg.SerializeToString()
 
-    async def session(self, opened: asyncio.Event, go: asyncio.Event, timeout: float) -> tuple[float, float]:
-        """Open the page; wait for `go`; press "New samples": seconds to both grids, each time."""
+    async def _fragment(self, ws, fragment: str, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await ws.send(self._rerun(fragment=fragment))
+
+    async def run(self, ws, message: bytes, timeout: float) -> float:
+        """Send one full rerun and read until it has finished: seconds until both grids were
+        drawn and their files fetched. A page that raised, or drew fewer than two grids, is an
+        error."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+        t0, started, grids = time.perf_counter(), False, None
+        await ws.send(message)
+        while True:
+            msg = ForwardMsg()
+            msg.ParseFromString(await asyncio.wait_for(ws.recv(), timeout))
+            kind = msg.WhichOneof("type")
+            if kind == "new_session" and not msg.metadata.run.fragment_ids:  # a full run starts
+                self.images, started, self.page = [], True, msg.new_session.page_script_hash
+            elif kind == "auto_rerun" and msg.auto_rerun.fragment_id not in self.timers:
+                self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
+                    self._fragment(ws, msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+            elif kind == "script_finished" and started and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                break
+            elif started and kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                if element.WhichOneof("type") == "imgs":
+                    self.images.append(element.imgs.imgs[0].url)
+                elif element.WhichOneof("type") == "button":
+                    self.buttons[element.button.label] = element.button.id
+                elif element.WhichOneof("type") == "exception":
+                    self.errors.append(f"{element.exception.type}: {element.exception.message}")
+                if len(self.images) == 2 and grids is None:
+                    await asyncio.gather(*(asyncio.to_thread(
+                        lambda u=u: urllib.request.urlopen(self.url + u, timeout=timeout).read()) for u in self.images))
+                    grids = time.perf_counter() - t0
+        if grids is None or self.errors:
+            raise RuntimeError(f"the page ({self.query}) drew {len(self.images)} of 2 grids; errors: {self.errors}")
+        return grids
+
+    async def session(self, opened: asyncio.Event, go: asyncio.Event, clicked: asyncio.Event,
+                      done: asyncio.Event, timeout: float) -> tuple[float, float]:
+        """Open the page; wait for `go`; press "New samples" (its run read to the end); stay
+        connected, heartbeats and all, until `done`: seconds to both grids, each time."""
         import websockets
         async with websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", max_size=None,
                                       subprotocols=["streamlit"], open_timeout=timeout) as ws:
-            t0 = time.perf_counter()
-            await ws.send(self._rerun())
-            await self._until_grids(ws, timeout)
-            first = time.perf_counter() - t0
-            opened.set()
-            await go.wait()
-            before = list(self.images)
-            t0 = time.perf_counter()
-            await ws.send(self._rerun("New samples"))
-            await self._until_grids(ws, timeout)
-            if self.images == before:
-                self.errors.append("'New samples' drew the same grids")
-            return first, time.perf_counter() - t0
+            try:
+                first = await self.run(ws, self._rerun(), timeout)
+                opened.set()
+                await go.wait()
+                before = list(self.images)
+                again = await self.run(ws, self._rerun("New samples"), timeout)
+                if self.images == before:
+                    raise RuntimeError(f"'New samples' drew the same grids ({self.query})")
+                clicked.set()
+                await done.wait()
+                return first, again
+            finally:
+                for timer in self.timers.values():
+                    timer.cancel()
 
 
-def _ws_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float]:
-    async def run() -> tuple[list[float], list[float], float]:
-        clients = [WsViewer(url, seed) for seed in range(n)]
-        opened, go = [asyncio.Event() for _ in clients], asyncio.Event()
-        tasks = [asyncio.create_task(v.session(o, go, timeout)) for v, o in zip(clients, opened)]
-        await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), timeout)
-        await asyncio.sleep(5)  # let the opening settle, so the CPU below is the clicks'
-        cpu0 = cpu_s(proc.pid)
-        go.set()
-        times = await asyncio.gather(*tasks)
-        errors = [e for v in clients for e in v.errors]
-        if errors:
-            raise RuntimeError(f"{len(errors)} error(s) on the pages, the first: {errors[0]}")
-        return [t[0] for t in times], [t[1] for t in times], cpu_s(proc.pid) - cpu0
+async def _all_set(events: list[asyncio.Event], tasks: list[asyncio.Task], timeout: float, what: str) -> None:
+    """Wait until every event is set; a viewer's error ends the wait at once."""
+    waiting = asyncio.ensure_future(asyncio.gather(*(e.wait() for e in events)))
+    finished, _ = await asyncio.wait([*tasks, waiting], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in finished:
+        if task is not waiting:
+            task.result()  # raises the viewer's error (a viewer only ends early by one)
+    if not waiting.done():
+        waiting.cancel()
+        raise TimeoutError(f"{sum(not e.is_set() for e in events)} of {len(events)} pages not {what} "
+                           f"after {timeout:.0f} s")
+
+
+def _ws_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, float]:
+    """Both phases' seconds to both grids; the server's CPU seconds per "New samples", net of
+    what the open pages' heartbeats cost it meanwhile; those heartbeats' CPU seconds per second."""
+    async def run() -> tuple[list[float], list[float], float, float]:
+        opened, clicked = [asyncio.Event() for _ in range(n)], [asyncio.Event() for _ in range(n)]
+        go, done = asyncio.Event(), asyncio.Event()
+        tasks = [asyncio.create_task(WsViewer(url, seed).session(o, go, c, done, timeout))
+                 for seed, (o, c) in enumerate(zip(opened, clicked))]
+        try:
+            await _all_set(opened, tasks, timeout, "open")
+            await asyncio.sleep(5)  # let the opening settle, then measure what the pages' heartbeats cost
+            cpu0, t0 = cpu_s(proc.pid), time.perf_counter()
+            await asyncio.sleep(5)
+            heartbeats = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
+            cpu0, t0 = cpu_s(proc.pid), time.perf_counter()
+            go.set()
+            await _all_set(clicked, tasks, timeout, "done with 'New samples'")
+            clicks = cpu_s(proc.pid) - cpu0 - heartbeats * (time.perf_counter() - t0)
+            done.set()
+            times = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return [t[0] for t in times], [t[1] for t in times], clicks / n, heartbeats
     return asyncio.run(run())
 
 
-def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float]:
+def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, None]:
+    """As `_ws_viewers`; the CPU per "New samples" includes the pages' heartbeats meanwhile."""
     with chromium_browser() as browser:
         pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(n)]
         for seed, page in enumerate(pages):  # all at once: navigation starts, nobody waits for a page
@@ -155,14 +203,16 @@ def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float
             page.get_by_role("button", name="New samples").click(no_wait_after=True)
         changed = _until_all(pages, lambda p: p.locator(IMAGES).first.get_attribute("src") != before[pages.index(p)],
                              timeout)
-        return opened, changed, cpu_s(proc.pid) - cpu0
+        return opened, changed, (cpu_s(proc.pid) - cpu0) / n, None
 
 
 def viewers(n: int, client: str = "ws", timeout: float = 600) -> dict:
     with tempfile.TemporaryDirectory() as runs, dashboard(ROOT, {"GANVIZ_RUNS": runs}) as (url, proc):
-        opened, changed, server_cpu = (_ws_viewers if client == "ws" else _browser_viewers)(url, proc, n, timeout)
+        opened, changed, per_click, heartbeats = (_ws_viewers if client == "ws" else _browser_viewers)(
+            url, proc, n, timeout)
         return {"viewers": n, "client": client, "open": _percentiles(opened), "new_samples": _percentiles(changed),
-                "server_cpu_s_per_new_samples": server_cpu / n, "server_peak_rss_mb": rss_mb(proc.pid)}
+                "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
+                "server_peak_rss_mb": rss_mb(proc.pid)}
 
 
 def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:
@@ -198,8 +248,10 @@ def main(n_viewers: int, n_trainings: int, json_path: str | None = None, steps: 
         out["viewers"] = v = viewers(n_viewers, client)
         print(f"{v['viewers']} viewers ({client}) at once: both grids after p50 {v['open']['p50_s']:.1f} s, p95 "
               f"{v['open']['p95_s']:.1f} s; 'New samples' on every page at once: p50 {v['new_samples']['p50_s']:.1f} s, "
-              f"p95 {v['new_samples']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_new_samples']:.2f} s a page; "
-              f"server peak RSS {v['server_peak_rss_mb']:.0f} MB", flush=True)
+              f"p95 {v['new_samples']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_new_samples']:.2f} s a page"
+              + (f" (besides the open pages' heartbeats: {v['server_cpu_s_per_s_open_pages']:.2f} CPU s a second)"
+                 if v["server_cpu_s_per_s_open_pages"] is not None else "")
+              + f"; server peak RSS {v['server_peak_rss_mb']:.0f} MB", flush=True)
     if n_trainings:
         out["trainings"] = t = trainings(n_trainings, steps)
         print(f"{t['trainings']} trainings of {t['steps']} steps: server RSS "

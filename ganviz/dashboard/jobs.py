@@ -44,6 +44,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _signal_name(number: int) -> str:
+    """SIGKILL for 9: what the page says killed a training."""
     try:
         return signal.Signals(number).name
     except ValueError:  # a real-time signal has no name

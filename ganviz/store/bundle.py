@@ -56,6 +56,10 @@ class Bundle:
     def name(self) -> str:
         return self.path.name
 
+    def frame(self, step: int) -> np.ndarray:
+        """The probe batch at a recorded step, uint8 (probe, 28, 28)."""
+        return self.timeline[int(np.flatnonzero(self.timeline_steps == step)[0])]
+
 
 def save_weights(model: keras.Model, path: Path) -> None:
     """Weights only, keyed `layer/variable` by name: plain float arrays in HDF5, no code."""

@@ -147,8 +147,9 @@ def nearest_l1(queries: np.ndarray, references: np.ndarray | L1Index,
 
     Images are uint8 (mapped to [-1, 1] as in training) or floats on the model's scale, of
     any shape (N, ...). For repeated searches over one training set pass `L1Index.build(refs)`.
-    `threads` caps the search's threads (default: Numba's); a server that runs one search per
-    core for many sessions passes 1, since idle pool threads spin on a busy machine.
+    `threads` caps the search's threads (default: Numba's; building an index from raw references
+    is not capped); a server that runs one search per core for many sessions passes 1, since
+    idle pool threads spin on a busy machine.
     """
     index = references if isinstance(references, L1Index) else L1Index.build(references)
     q = to_rows(queries)
