@@ -7,7 +7,7 @@ from conftest import assert_same_picture
 
 from ganviz.data import to_uint8
 from ganviz.gan.models import generator_from_bundle
-from ganviz.store.bundle import find_bundles, load_bundle
+from ganviz.store.bundle import CHECKPOINT, find_bundles, load_bundle
 from ganviz.view.inference import NumpyGenerator
 
 PRETRAINED = Path(__file__).parents[1] / "pretrained"
@@ -18,7 +18,8 @@ def test_the_pretrained_runs_are_there():
     runs = {p.parent.name for p in BUNDLES}
     assert {f"doodles-camel-s{s}" for s in range(5)} | {"fashion-mnist-s0"} <= runs
     assert all({b.name for b in BUNDLES if b.parent.name == r} == {"upsample", "transpose"} for r in runs)
-    size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file())
+    # what is shipped: a run still training keeps its checkpoint there, ignored by git, until it ends
+    size = sum(f.stat().st_size for f in PRETRAINED.rglob("*") if f.is_file() and f.name != CHECKPOINT)
     assert size < 60 * 2**20
 
 
