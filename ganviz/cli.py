@@ -184,20 +184,27 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> None:
     """Train every pretrained run that is missing (all with --force), then make its bundles
     slim: the discriminator and the checkpoint only serve further training, and dropping them
-    keeps pretrained/ small enough to ship."""
+    keeps pretrained/ small enough to ship. A run stopped or killed part way (its checkpoint is
+    still there) resumes where it was, if it has the recipe asked for."""
     from ganviz import data
-    from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR
+    from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR, load_run
     import_tensorflow(args.verbose)
     from ganviz.gan import run
-    config = GANConfig()
+    config, hook = GANConfig(), None if args.quiet else _print_progress
     for spec, seed in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
-        if not args.force and all((out / v / "config.json").is_file() for v in BOOK_PAIR):
+        cut_off = (out / CHECKPOINT).is_file()  # pretrain deletes it when a run ends
+        if not args.force and not cut_off and all((out / v / "config.json").is_file() for v in BOOK_PAIR):
             print(f"{out}: present (--force retrains it)", flush=True)
             continue
         t0 = time.time()
         cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
-        trainer = run.start(cfg, BOOK_PAIR, data.load(spec).images, out, None if args.quiet else _print_progress)
+        saved = load_run(out) if cut_off and not args.force else None
+        if saved is not None and saved[:2] == (cfg, BOOK_PAIR):
+            trainer = run.restore(cfg, BOOK_PAIR, saved[3], data.load_matching(spec, None, saved[2]).images, hook)
+            print(f"{out}: resuming at step {trainer.step}", flush=True)
+        else:
+            trainer = run.start(cfg, BOOK_PAIR, data.load(spec).images, out, hook)
         run.train(trainer, out)
         (out / CHECKPOINT).unlink()
         for v in BOOK_PAIR:

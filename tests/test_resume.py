@@ -104,3 +104,29 @@ def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path):
     _, _, arrays = load_checkpoint(tmp_path)
     assert all(np.isfinite(a).all() for k, a in arrays.items() if "/var/" in k)
     assert load_bundle(tmp_path / "transpose").meta["status"].startswith("diverged")
+
+
+def test_pretrain_resumes_a_run_cut_off_part_way(tmp_path, monkeypatch, capsys):
+    """`pretrain` finds a run's checkpoint (stopped at step 2 of 4, its bundles written) and
+    continues it: the same weights as a run never stopped, and the checkpoint gone after."""
+    from ganviz import cli, data
+    from ganviz.config import BOOK_PAIR, GANConfig
+    from ganviz.gan import run
+    monkeypatch.setattr(cli, "PRETRAINED_RUNS", (("doodles:camel:64", 0),))
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["pretrain", "--out", str(whole), "--steps", "4", "--quiet"]) == 0
+    cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=4)
+    trainer = run.start(cfg, BOOK_PAIR, data.load(cfg.dataset).images, cut / "doodles-camel-64-s0")
+    trainer.on_step = lambda t: t.stop() if t.step == 2 else None
+    run.train(trainer, cut / "doodles-camel-64-s0")
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(cut), "--steps", "4", "--quiet"]) == 0
+    assert "resuming at step 2" in capsys.readouterr().out  # not a fresh start (it would end the same)
+    for variant in BOOK_PAIR:
+        a, b = (load_bundle(d / "doodles-camel-64-s0" / variant) for d in (whole, cut))
+        assert b.meta["steps_done"] == 4 and b.meta["status"] == "finished"
+        shapes = weight_shapes(a.config, variant)
+        wa, wb = (read_weights(d / "doodles-camel-64-s0" / variant / "generator.weights.h5", shapes)
+                  for d in (whole, cut))
+        assert all(np.array_equal(wa[k], wb[k]) for k in shapes)
+    assert not (cut / "doodles-camel-64-s0" / "checkpoint.npz").exists()
