@@ -270,16 +270,19 @@ def numpy_matmul_peak(side: int = 2048) -> float:
     return 2 * side**3 / best / 1e9
 
 
-def bench_viewer(n: int) -> dict[str, float]:
-    """Images/s of the dashboard's NumPy forward pass per variant (the pretrained seed-0 camels)."""
-    from ganviz.noise import latent_batch
+def book_viewers() -> dict:
+    """The dashboard's NumPy generators of the pretrained seed-0 camels, per variant."""
     from ganviz.store.bundle import load_bundle
-    from ganviz.view.compare import generate
     from ganviz.view.inference import NumpyGenerator
+    return {v: NumpyGenerator.from_bundle(load_bundle(ROOT / "pretrained" / "doodles-camel-s0" / v)) for v in BOOK_PAIR}
+
+
+def bench_viewer(n: int, generators: dict | None = None) -> dict[str, float]:
+    """Images/s of the dashboard's NumPy forward pass per variant (default: `book_viewers()`)."""
+    from ganviz.noise import latent_batch
+    from ganviz.view.compare import generate
     out = {}
-    for variant in BOOK_PAIR:
-        path = ROOT / "pretrained" / "doodles-camel-s0" / variant
-        gen = NumpyGenerator.from_bundle(load_bundle(path))
+    for variant, gen in (generators or book_viewers()).items():
         z = latent_batch(0, n, gen.config.z_dim)
         generate(gen, z[:2])  # first call outside the timing
         t0 = time.perf_counter()
@@ -291,11 +294,9 @@ def bench_viewer(n: int) -> dict[str, float]:
 def viewer_efficiency(n: int) -> dict:
     """The viewer's images/s and executed GFLOP/s per variant against NumPy's matmul peak, in
     one run: how far a faster forward pass could go on this machine at the same FLOPs."""
-    from ganviz.store.bundle import load_bundle
-    from ganviz.view.inference import NumpyGenerator
-    peak, speed = numpy_matmul_peak(), bench_viewer(n)
-    flops = {v: NumpyGenerator.from_bundle(load_bundle(ROOT / "pretrained" / "doodles-camel-s0" / v)).flops()
-             for v in speed}
+    generators = book_viewers()
+    peak, speed = numpy_matmul_peak(), bench_viewer(n, generators)
+    flops = {v: g.flops() for v, g in generators.items()}
     return {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
             "variants": {v: {"images_per_s": ips, "executed_mflop_per_image": flops[v] / 1e6,
                              "gflop_per_s": ips * flops[v] / 1e9} for v, ips in speed.items()}}
