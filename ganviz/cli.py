@@ -298,7 +298,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
     _tools()
     from tools.bench import main as bench_main
-    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer)
+    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.against)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -395,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
     b.add_argument("--viewer", action="store_true",
                    help="only the dashboard viewer: images/s and GFLOP/s against NumPy's matmul peak (seconds)")
+    b.add_argument("--against", metavar="REV", help="with --viewer: also time the viewer of this git revision on "
+                                                    "the same weights (4d1b00e: this round's start)")
     b.set_defaults(func=cmd_bench)
 
     ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "

@@ -7,7 +7,7 @@ from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
-from ganviz.view.inference import NumpyGenerator, conv_transpose_same, weight_shapes
+from ganviz.view.inference import CHUNK_IMAGES, NumpyGenerator, conv_transpose_same, conv_valid, weight_shapes
 
 
 @pytest.fixture(scope="module")
@@ -21,11 +21,21 @@ def bundles(tmp_path_factory):
 @pytest.mark.parametrize("which", [0, 1])
 def test_numpy_generator_matches_keras(bundles, which):
     bundle = load_bundle(bundles[which])
-    z = latent_batch(5, 7, 100)
+    z = latent_batch(5, CHUNK_IMAGES + 3, 100)  # a whole chunk of images through every layer, and a part
     keras_out = generator_from_bundle(bundle)(z, training=False).numpy()
     numpy_out = NumpyGenerator.from_bundle(bundle)(z)
-    assert numpy_out.shape == (7, 28, 28, 1)
+    assert numpy_out.shape == (CHUNK_IMAGES + 3, 28, 28, 1)
     np.testing.assert_allclose(numpy_out, keras_out, atol=1e-4)
+
+
+@pytest.mark.parametrize("k, c, o", [(3, 4, 16), (5, 6, 6), (5, 6, 1)])  # im2col, row taps, shift-add
+def test_each_way_of_conv_valid_is_the_convolution(k, c, o):
+    rng = np.random.default_rng(k * c * o)
+    x = rng.normal(size=(CHUNK_IMAGES + 2, 9, 10, c)).astype(np.float32)
+    kernel = rng.normal(size=(k, k, c, o)).astype(np.float32)
+    h, w = 9 - k + 1, 10 - k + 1
+    expected = sum(np.einsum("nhwc,co->nhwo", x[:, u:u + h, v:v + w], kernel[u, v]) for u in range(k) for v in range(k))
+    np.testing.assert_allclose(conv_valid(x, kernel), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_weight_shapes_match_the_keras_model():

@@ -10,9 +10,13 @@ on one machine; CI runs `--quick` to prove it works and never asserts speed.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
 from ganviz.gan.models import UpsampleConv2D, build_discriminator, build_generator
 from ganviz.gan.training import GAN
 from ganviz.noise import batch_stream
+from ganviz.store import bundle as store_bundle
 from ganviz.view.neighbours import L1Index, nearest_l1, nearest_l1_numpy, to_rows
 
 ROOT = Path(__file__).parents[1]
@@ -277,37 +282,78 @@ def book_viewers() -> dict:
     return {v: NumpyGenerator.from_bundle(load_bundle(ROOT / "pretrained" / "doodles-camel-s0" / v)) for v in BOOK_PAIR}
 
 
-def bench_viewer(n: int, generators: dict | None = None) -> dict[str, float]:
-    """Images/s of the dashboard's NumPy forward pass per variant (default: `book_viewers()`)."""
+def bench_viewer(n: int, generators: dict, repeats: int = 1) -> dict[str, float]:
+    """Images/s of NumPy forward passes, keyed like `generators`: the best of `repeats` rounds,
+    each round timing every generator once (interleaved, so a busy moment hits all alike)."""
     from ganviz.noise import latent_batch
     from ganviz.view.compare import generate
-    out = {}
-    for variant, gen in (generators or book_viewers()).items():
-        z = latent_batch(0, n, gen.config.z_dim)
-        generate(gen, z[:2])  # first call outside the timing
-        t0 = time.perf_counter()
-        generate(gen, z)
-        out[variant] = n / (time.perf_counter() - t0)
-    return out
+    best = dict.fromkeys(generators, 0.0)
+    for _ in range(repeats):
+        for key, gen in generators.items():
+            z = latent_batch(0, n, gen.config.z_dim)
+            generate(gen, z[:2])  # first call outside the timing
+            t0 = time.perf_counter()
+            generate(gen, z)
+            best[key] = max(best[key], n / (time.perf_counter() - t0))
+    return best
 
 
-def viewer_efficiency(n: int) -> dict:
+def viewer_at(revision: str, generators: dict) -> dict:
+    """The same generators in the NumPy viewer as commit `revision` wrote it, to measure a
+    speed-up over an earlier version in one run. Works for revisions since the viewer exists
+    (commit a91b130) whose module imports resolve in today's package."""
+    from ganviz.errors import UserError
+    for path in ("ganviz/view/inference.py", "ganviz/inference.py"):  # before and after the folders
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    else:
+        raise UserError(f"--against {revision}: no NumPy viewer at that revision of this repository; "
+                        "give a commit since a91b130")
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "viewer_at_revision.py"
+        file.write_text(shown.stdout)
+        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(file.stem, file))
+        old_bundle = sys.modules.get("ganviz.bundle")
+        sys.modules["ganviz.bundle"] = store_bundle  # where Bundle and read_weights lived before the folders
+        try:
+            module.__spec__.loader.exec_module(module)
+        except ImportError as exc:
+            raise UserError(f"--against {revision}: its viewer needs {exc.name}, which this version lacks") from None
+        finally:
+            if old_bundle is None:
+                del sys.modules["ganviz.bundle"]
+    return {v: module.NumpyGenerator(g.config, v, {k: a.copy() for k, a in g.w.items()}) for v, g in generators.items()}
+
+
+def viewer_efficiency(n: int, against: str | None = None, repeats: int = 5) -> dict:
     """The viewer's images/s and executed GFLOP/s per variant against NumPy's matmul peak, in
-    one run: how far a faster forward pass could go on this machine at the same FLOPs."""
+    one run: how far a faster forward pass could go on this machine at the same FLOPs. With
+    `against` a git revision, also that revision's viewer on the same weights, interleaved."""
     generators = book_viewers()
-    peak, speed = numpy_matmul_peak(), bench_viewer(n, generators)
+    timed = {("now", v): g for v, g in generators.items()}
+    if against:
+        timed |= {("then", v): g for v, g in viewer_at(against, generators).items()}
+    peak, speed = numpy_matmul_peak(), bench_viewer(n, timed, repeats)
     flops = {v: g.flops() for v, g in generators.items()}
-    return {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
-            "variants": {v: {"images_per_s": ips, "executed_mflop_per_image": flops[v] / 1e6,
-                             "gflop_per_s": ips * flops[v] / 1e9} for v, ips in speed.items()}}
+    result = {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
+              "variants": {v: {"images_per_s": speed["now", v], "executed_mflop_per_image": flops[v] / 1e6,
+                               "gflop_per_s": speed["now", v] * flops[v] / 1e9} for v in generators}}
+    if against:
+        result["against"] = {"revision": against, "images_per_s": {v: speed["then", v] for v in generators}}
+    return result
 
 
 def viewer_table(result: dict) -> str:
-    peak = result["numpy_matmul_peak_gflop_per_s"]
-    return "\n".join([f"dashboard viewer (NumPy forward pass); NumPy float32 matmul peak {peak:.0f} GFLOP/s"] + [
+    peak, then = result["numpy_matmul_peak_gflop_per_s"], result.get("against")
+    lines = [f"dashboard viewer (NumPy forward pass); NumPy float32 matmul peak {peak:.0f} GFLOP/s"] + [
         f"  {v:<10} {r['images_per_s']:5.0f} images/s, {r['executed_mflop_per_image']:.0f} MFLOP executed per image: "
         f"{r['gflop_per_s']:.0f} GFLOP/s ({r['gflop_per_s'] / peak:.0%} of the peak)"
-        for v, r in result["variants"].items()])
+        for v, r in result["variants"].items()]
+    if then:
+        lines += [f"  {v:<10} at {then['revision']}: {ips:5.0f} images/s; now "
+                  f"{result['variants'][v]['images_per_s'] / ips:.2f}x" for v, ips in then["images_per_s"].items()]
+    return "\n".join(lines)
 
 
 def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n_view: int) -> list[dict]:
@@ -363,7 +409,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "matmul_peak_gflop_per_s": max(peaks_before[tf.float32], peak(tf.float32)),
         "bf16_matmul_peak_gflop_per_s": max(peaks_before[tf.bfloat16], peak(tf.bfloat16)),
         "nearest_neighbour": bench_neighbours(refs, spec, 8 if quick else 64),
-        "viewer": viewer_efficiency(8 if quick else 256),
+        "viewer": viewer_efficiency(8 if quick else 256, repeats=1 if quick else 5),
         "generator_mflop_per_image": {v: {k: f / 1e6 for k, f in layer_flops(build_generator(config, v, fused=False)).items()}
                                       for v in BOOK_PAIR},
         "operators": bench_operators(config, x, warmup=1 if quick else 3, steps=1 if quick else 15,
@@ -430,9 +476,9 @@ def table(result: dict) -> str:
 
 
 def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False,
-         viewer_only: bool = False) -> None:
+         viewer_only: bool = False, against: str | None = None) -> None:
     if viewer_only:  # seconds, no training
-        result = {"viewer": viewer_efficiency(8 if quick else 256)}
+        result = {"viewer": viewer_efficiency(8 if quick else 256, against, 1 if quick else 5)}
         print(viewer_table(result["viewer"]))
     elif operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
         config = GANConfig(batch_size=8 if quick else 64)

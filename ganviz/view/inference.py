@@ -93,31 +93,44 @@ CHUNK_IMAGES = 8  # images convolved at once: ~40 MB of patches for the book's w
 
 def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
-    -> (N, H, W, O), as one matrix product per chunk of images, whichever way is smaller:
-      O >= C  im2col: gather the k*k*C patch of every output pixel, then (patches @ kernel)
-      O <  C  shift-add: (x @ kernel) gives every tap's k*k*O products at every input pixel,
-              then each tap's slice is added in at its offset (the last layer, O = 1: ~15x)"""
+    -> (N, H, W, O), as matrix products on chunks of images. Of three ways, the one that moves
+    the fewest floats per output pixel (the products' FLOPs are the same):
+      im2col     k*k*C  gather each output pixel's whole patch, one product (wide O: O > C)
+      row taps   k*C + 3(k-1)*O  gather only each pixel's k-wide row of the patch, one product
+                 per kernel row, each added in k rows further down (O = C: the 28 x 28 layer)
+      shift-add  O < C  x @ kernel gives every tap's products at every input pixel, then each
+                 tap's slice is added in at its offset (the last layer, O = 1: ~15x)"""
     n, hp, wp, c = x.shape
     k, o = kernel.shape[0], kernel.shape[3]
     h, w = hp - k + 1, wp - k + 1
     out = np.empty((n, h, w, o), np.float32)
-    if o >= c:
+    if o < c:
+        flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
+            taps = (chunk.reshape(-1, c) @ flat).reshape(len(chunk), hp, wp, k, k, o)
+            acc = out[s:s + CHUNK_IMAGES]
+            acc[:] = taps[:, :h, :w, 0, 0]
+            for u in range(k):
+                for v in range(k):
+                    if u or v:
+                        acc += taps[:, u:u + h, v:v + w, u, v]
+        return out
+    if k * k * c <= k * c + 3 * (k - 1) * o:
         flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
             windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
             patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
             out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
         return out
-    flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
+    rows = np.ascontiguousarray(kernel.reshape(k, k * c, o), np.float32)
     for s in range(0, n, CHUNK_IMAGES):
-        chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
-        taps = (chunk.reshape(-1, c) @ flat).reshape(len(chunk), hp, wp, k, k, o)
-        acc = out[s:s + CHUNK_IMAGES]
-        acc[:] = taps[:, :h, :w, 0, 0]
-        for u in range(k):
-            for v in range(k):
-                if u or v:
-                    acc += taps[:, u:u + h, v:v + w, u, v]
+        windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], k, axis=2)  # (n, hp, w, c, k)
+        patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3)).reshape(-1, hp * w, k * c)
+        acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
+        np.matmul(patches[:, :h * w], rows[0], out=acc)
+        for u in range(1, k):  # output row i takes kernel row u from patch row i + u
+            acc += patches[:, u * w:u * w + h * w] @ rows[u]
     return out
 
 
@@ -250,8 +263,14 @@ class NumpyGenerator:
         return self.upsampling_layer(i, np.ones((1, size, size, channels), np.float32))[0].mean(axis=-1)
 
     def __call__(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        z = np.asarray(z, np.float32)
+        # a few images through every layer at a time: their activations stay in the CPU's cache
+        return np.concatenate([self._forward(z[s:s + CHUNK_IMAGES]) for s in range(0, len(z), CHUNK_IMAGES)]) \
+            if len(z) else np.zeros((0, *self.config.image_shape), np.float32)
+
+    def _forward(self, z: np.ndarray) -> np.ndarray:
         kernel, bias = self._dense
-        x = np.maximum(np.asarray(z, np.float32) @ kernel + bias, 0.0).astype(np.float32)
+        x = np.maximum(z @ kernel + bias, 0.0).astype(np.float32)
         x = x.reshape(len(x), *self.config.g_initial_shape)
         for i, (resize, kernel, bias, (lo, hi), f) in enumerate(self._layers):
             if resize > 1:
