@@ -1,7 +1,11 @@
 """The benchmark runs end to end at toy size (CI proves it works; it never asserts speed)."""
 import json
 
+import numpy as np
+
 from ganviz.cli import main
+from ganviz.noise import latent_batch
+from tools.bench import book_viewers, viewer_at
 
 
 def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
@@ -30,9 +34,6 @@ def test_the_viewer_is_timed_against_an_earlier_revision_on_the_same_weights(tmp
     assert then["revision"] == "4d1b00e" and set(then["images_per_s"]) == {"upsample", "transpose"}
     assert "at 4d1b00e" in capsys.readouterr().out
     # the round start's module paints the same images from the same weights
-    import numpy as np
-    from ganviz.noise import latent_batch
-    from tools.bench import book_viewers, viewer_at
     now = book_viewers()
     z = latent_batch(3, 4, 100)
     for variant, old in viewer_at("4d1b00e", now).items():
