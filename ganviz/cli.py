@@ -15,8 +15,9 @@ from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, PRECI
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
-PRETRAINED_RUNS = (  # (dataset spec, seed): what `pretrain` regenerates under pretrained/
-    *(("doodles:camel", seed) for seed in range(5)), *(("fashion-mnist", seed) for seed in range(3)),
+PRETRAINED_RUNS = (  # (dataset spec, seed, variants): what `pretrain` regenerates under pretrained/, in order
+    *(("doodles:camel", seed, BOOK_PAIR) for seed in range(5)), *(("fashion-mnist", seed, BOOK_PAIR) for seed in range(3)),
+    *(("doodles:camel", seed, VARIANTS[2:]) for seed in range(3)),  # the other operators, paired by seed
 )
 
 
@@ -183,33 +184,49 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
     """Train every pretrained run that is missing (all with --force), then make its bundles
-    slim: the discriminator and the checkpoint only serve further training, and dropping them
-    keeps pretrained/ small enough to ship. A run stopped or killed part way (its checkpoint is
-    still there) resumes where it was, if it has the recipe asked for."""
+    slim: the discriminator and the checkpoint only serve further training, and dropping them,
+    and storing the generator in float16, keeps pretrained/ small enough to ship. A run stopped
+    or killed part way (its checkpoint is still there) resumes where it was, if it has the
+    recipe asked for. Operators beyond the book's pair train in a hidden folder beside the
+    seed's pair and join its folder when done, so the page offers all of a seed's operators."""
     from ganviz import data
-    from ganviz.store.bundle import CHECKPOINT, DISCRIMINATOR, load_run
+    from ganviz.store.bundle import CHECKPOINT, load_run, replace_dir
     import_tensorflow(args.verbose)
     from ganviz.gan import run
     config, hook = GANConfig(), None if args.quiet else _print_progress
-    for spec, seed in PRETRAINED_RUNS:
+    for spec, seed, variants in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
-        cut_off = (out / CHECKPOINT).is_file()  # pretrain deletes it when a run ends
-        if not args.force and not cut_off and all((out / v / "config.json").is_file() for v in BOOK_PAIR):
-            print(f"{out}: present (--force retrains it)", flush=True)
+        work = out if variants == BOOK_PAIR else out / f".training-{'-'.join(variants)}"
+        name = f"{out} ({', '.join(variants)})"
+        cut_off = (work / CHECKPOINT).is_file()  # pretrain deletes it when a run ends
+        if not args.force and not cut_off and all((out / v / "config.json").is_file() for v in variants):
+            _slim(out, variants)
+            print(f"{name}: present (--force retrains it)", flush=True)
             continue
         t0 = time.time()
         cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
-        saved = load_run(out) if cut_off and not args.force else None
-        if saved is not None and saved[:2] == (cfg, BOOK_PAIR):
-            trainer = run.restore(cfg, BOOK_PAIR, saved[3], data.load_matching(spec, None, saved[2]).images, hook)
-            print(f"{out}: resuming at step {trainer.step}", flush=True)
+        saved = load_run(work) if cut_off and not args.force else None
+        if saved is not None and saved[:2] == (cfg, variants):
+            trainer = run.restore(cfg, variants, saved[3], data.load_matching(spec, None, saved[2]).images, hook)
+            print(f"{name}: resuming at step {trainer.step}", flush=True)
         else:
-            trainer = run.start(cfg, BOOK_PAIR, data.load(spec).images, out, hook)
-        run.train(trainer, out)
-        (out / CHECKPOINT).unlink()
-        for v in BOOK_PAIR:
-            (out / v / DISCRIMINATOR).unlink()
-        print(f"{out}: {time.time() - t0:.0f} s", flush=True)
+            trainer = run.start(cfg, variants, data.load(spec).images, work, hook)
+        run.train(trainer, work)
+        (work / CHECKPOINT).unlink()
+        if work != out:
+            for v in variants:
+                replace_dir(work / v, out / v)
+            work.rmdir()
+        _slim(out, variants)
+        print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+
+
+def _slim(out: Path, variants: tuple[str, ...]) -> None:
+    """A pretrained run as shipped: no discriminator, the generator's weights in float16."""
+    from ganviz.store.bundle import DISCRIMINATOR, halve_weights
+    for v in variants:
+        (out / v / DISCRIMINATOR).unlink(missing_ok=True)
+        halve_weights(out / v / "generator.weights.h5")
 
 
 def cmd_classifier(args: argparse.Namespace) -> None:

@@ -1,7 +1,9 @@
 import json
+import shutil
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
@@ -34,6 +36,40 @@ def test_bundle_round_trip(trained):
     # the stored weights are the ones that painted the stored last frame
     assert np.array_equal(gan_from_bundle(b).sample(b.probe_z), b.timeline[-1])
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporaries left
+
+
+def test_halved_weights_load_as_float32_and_paint_within_one_grey_level(trained, tmp_path):
+    from ganviz.store.bundle import halve_weights
+    from ganviz.view.inference import NumpyGenerator
+    _, out = trained
+    shutil.copytree(out / "transpose", tmp_path / "transpose")
+    path = tmp_path / "transpose" / "generator.weights.h5"
+    halve_weights(path)
+    with h5py.File(path, "r") as f:
+        assert f["generator_conv_0/kernel"].dtype == np.float16
+    before = path.stat().st_mtime_ns
+    halve_weights(path)  # halved already: left alone
+    assert path.stat().st_mtime_ns == before
+    full, half = (NumpyGenerator.from_bundle(load_bundle(d / "transpose")) for d in (out, tmp_path))
+    assert half.w["generator_conv_0/kernel"].dtype == np.float32
+    assert not np.array_equal(half.w["generator_conv_0/kernel"], full.w["generator_conv_0/kernel"])
+    z = np.random.default_rng(0).normal(size=(64, 100)).astype(np.float32)
+    grey = lambda x: np.round((x + 1) * 127.5)
+    assert np.abs(grey(full(z)) - grey(half(z))).max() <= 1
+    keras_half = generator_from_bundle(load_bundle(tmp_path / "transpose"))  # Keras reads it too
+    assert np.abs(keras_half(z, training=False).numpy() - half(z)).max() < 1e-4
+
+
+def test_an_array_float16_cannot_hold_stays_float32(tmp_path):
+    from ganviz.store.bundle import halve_weights, read_weights
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        f["layer/small"], f["layer/huge"] = np.float32([0.5, -2.0]), np.float32([1e6, 1.0])
+    halve_weights(path)
+    with h5py.File(path, "r") as f:
+        assert (f["layer/small"].dtype, f["layer/huge"].dtype) == (np.float16, np.float32)
+    values = read_weights(path, {"layer/small": (2,), "layer/huge": (2,)})
+    assert values["layer/huge"][0] == 1e6 and values["layer/small"].dtype == np.float32
 
 
 def test_mixed_bfloat16_bundle_round_trip(tmp_path):

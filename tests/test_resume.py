@@ -112,7 +112,7 @@ def test_pretrain_resumes_a_run_cut_off_part_way(tmp_path, monkeypatch, capsys):
     from ganviz import cli, data
     from ganviz.config import BOOK_PAIR, GANConfig
     from ganviz.gan import run
-    monkeypatch.setattr(cli, "PRETRAINED_RUNS", (("doodles:camel:64", 0),))
+    monkeypatch.setattr(cli, "PRETRAINED_RUNS", (("doodles:camel:64", 0, BOOK_PAIR),))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert main(["pretrain", "--out", str(whole), "--steps", "4", "--quiet"]) == 0
     cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=4)
@@ -130,3 +130,31 @@ def test_pretrain_resumes_a_run_cut_off_part_way(tmp_path, monkeypatch, capsys):
                   for d in (whole, cut))
         assert all(np.array_equal(wa[k], wb[k]) for k in shapes)
     assert not (cut / "doodles-camel-64-s0" / "checkpoint.npz").exists()
+
+
+def test_pretrain_adds_other_operators_to_a_seeds_folder_slim(tmp_path, monkeypatch, capsys):
+    """Operators beyond the book's pair train beside the seed's pair and join its folder: the
+    page finds one run with every operator; bundles ship without discriminator, in float16."""
+    import h5py
+
+    from ganviz import cli
+    from ganviz.config import BOOK_PAIR
+    from ganviz.dashboard.runs import find_runs
+    runs = (("doodles:camel:64", 0, BOOK_PAIR), ("doodles:camel:64", 0, ("transpose4",)))
+    monkeypatch.setattr(cli, "PRETRAINED_RUNS", runs)
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--quiet"]) == 0
+    folder = tmp_path / "doodles-camel-64-s0"
+    assert sorted(p.name for p in folder.iterdir()) == ["transpose", "transpose4", "upsample"]  # nothing hidden left
+    (run,) = find_runs({"pretrained": tmp_path})
+    assert list(run.bundles) == ["upsample", "transpose", "transpose4"]
+    for variant in run.bundles:
+        assert sorted(p.name for p in (folder / variant).iterdir()) == \
+            ["config.json", "generator.weights.h5", "history.npz", "timeline.npz"]
+        with h5py.File(folder / variant / "generator.weights.h5", "r") as f:
+            assert f["generator_conv_0/kernel"].dtype == np.float16
+    # paired with the seed's pair: the same first real batch through the same initial discriminator
+    first = {v: load_bundle(folder / v).history["d_loss_real"][0] for v in run.bundles}
+    assert first["transpose4"] == first["upsample"] == first["transpose"]
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--quiet"]) == 0
+    assert capsys.readouterr().out.count("present") == 2

@@ -77,6 +77,24 @@ def load_weights(model: keras.Model, path: Path) -> None:
         var.assign(values[key])
 
 
+def halve_weights(path: Path) -> None:
+    """Rewrite a `save_weights` file with float16 arrays, for shipping: half the bytes, and
+    `read_weights` gives float32 back (a generator's samples move by at most one grey level
+    of 255 on the pretrained runs; README). An array float16 cannot hold stays float32."""
+    with h5py.File(path, "r") as f:
+        arrays: dict[str, np.ndarray] = {}
+        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    halved = {name: a.astype(np.float16) for name, a in arrays.items()}
+    halved = {name: h if np.isfinite(h).all() else arrays[name] for name, h in halved.items()}
+    if all(h.dtype == arrays[name].dtype for name, h in halved.items()):
+        return  # halved already: the file is left as it is
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with h5py.File(tmp, "w") as f:
+        for name, a in halved.items():
+            f.create_dataset(name, data=a)
+    os.replace(tmp, path)
+
+
 def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """Arrays of a `save_weights` file, checked to be exactly the named float arrays of these
     shapes, all finite (a diverged run's NaN weights would paint garbage without a word)."""
@@ -135,7 +153,7 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike) -> list[Path]:
             np.savez_compressed(tmp / "timeline.npz", steps=np.asarray(trainer.recorded_steps, np.int64),
                                 images=np.stack(trainer.timeline[variant]), probe_z=trainer.probe,
                                 spectra=np.stack(trainer.spectra[variant]))
-            _replace_dir(tmp, target)
+            replace_dir(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         paths.append(target)
@@ -226,7 +244,7 @@ def checkpoint_progress(out_dir: str | os.PathLike) -> tuple[int, int]:
         raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
+def replace_dir(src: Path, dst: Path) -> None:
     """Swap a finished folder into place; a reader never sees a half-written bundle."""
     old = dst.with_name(f".{dst.name}.old")
     shutil.rmtree(old, ignore_errors=True)
