@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -200,6 +201,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         name = f"{out} ({', '.join(variants)})"
         cut_off = (work / CHECKPOINT).is_file()  # pretrain deletes it when a run ends
         if not args.force and not cut_off and all((out / v / "config.json").is_file() for v in variants):
+            if work != out:
+                shutil.rmtree(work, ignore_errors=True)  # what a kill after the checkpoint's removal left
             _slim(out, variants)
             print(f"{name}: present (--force retrains it)", flush=True)
             continue
@@ -212,11 +215,12 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         else:
             trainer = run.start(cfg, variants, data.load(spec).images, work, hook)
         run.train(trainer, work)
-        (work / CHECKPOINT).unlink()
-        if work != out:
+        if work != out:  # bundles first: killed before the checkpoint goes, a rerun only rewrites them
             for v in variants:
                 replace_dir(work / v, out / v)
-            work.rmdir()
+        (work / CHECKPOINT).unlink()
+        if work != out:
+            shutil.rmtree(work)
         _slim(out, variants)
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
 
