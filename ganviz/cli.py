@@ -218,9 +218,9 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         if work != out:  # bundles first: killed before the checkpoint goes, a rerun only rewrites them
             for v in variants:
                 replace_dir(work / v, out / v)
-        (work / CHECKPOINT).unlink()
-        if work != out:
-            shutil.rmtree(work)
+            shutil.rmtree(work)  # and the checkpoint with it
+        else:
+            (work / CHECKPOINT).unlink()
         _slim(out, variants)
         print(f"{name}: {time.time() - t0:.0f} s", flush=True)
 
@@ -316,6 +316,8 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    if args.against and not args.viewer:
+        raise UsageError("ganviz bench: --against times the viewer only; add --viewer (see --help)")
     import_tensorflow(args.verbose)
     _tools()
     from tools.bench import main as bench_main

@@ -7,7 +7,7 @@ from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
-from ganviz.view.inference import CHUNK_IMAGES, NumpyGenerator, conv_transpose_same, conv_valid, weight_shapes
+from ganviz.view.inference import CHUNK_IMAGES, NumpyGenerator, conv_transpose_same, conv_valid, conv_way, weight_shapes
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,9 @@ def test_numpy_generator_matches_keras(bundles, which):
     np.testing.assert_allclose(numpy_out, keras_out, atol=1e-4)
 
 
-@pytest.mark.parametrize("k, c, o", [(3, 4, 16), (5, 6, 6), (5, 6, 1)])  # im2col, row taps, shift-add
-def test_each_way_of_conv_valid_is_the_convolution(k, c, o):
+@pytest.mark.parametrize("k, c, o, way", [(3, 4, 16, "im2col"), (5, 6, 6, "row taps"), (5, 16, 1, "shift-add")])
+def test_each_way_of_conv_valid_is_the_convolution(k, c, o, way):
+    assert conv_way(k, c, o) == way
     rng = np.random.default_rng(k * c * o)
     x = rng.normal(size=(CHUNK_IMAGES + 2, 9, 10, c)).astype(np.float32)
     kernel = rng.normal(size=(k, k, c, o)).astype(np.float32)

@@ -304,7 +304,11 @@ def viewer_at(revision: str, generators: dict) -> dict:
     (commit a91b130) whose module imports resolve in today's package."""
     from ganviz.errors import UserError
     for path in ("ganviz/view/inference.py", "ganviz/inference.py"):  # before and after the folders
-        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True, text=True)
+        try:
+            shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True,
+                                   text=True)
+        except OSError as exc:
+            raise UserError(f"--against {revision}: git is needed to read an earlier revision ({exc})") from None
         if shown.returncode == 0:
             break
     else:
@@ -323,6 +327,8 @@ def viewer_at(revision: str, generators: dict) -> dict:
         finally:
             if old_bundle is None:
                 del sys.modules["ganviz.bundle"]
+            else:
+                sys.modules["ganviz.bundle"] = old_bundle
     return {v: module.NumpyGenerator(g.config, v, {k: a.copy() for k, a in g.w.items()}) for v, g in generators.items()}
 
 

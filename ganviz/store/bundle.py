@@ -79,19 +79,24 @@ def load_weights(model: keras.Model, path: Path) -> None:
 
 def halve_weights(path: Path) -> None:
     """Rewrite a `save_weights` file with float16 arrays, for shipping: half the bytes, and
-    `read_weights` gives float32 back (a generator's samples move by at most one grey level
-    of 255 on the pretrained runs; README). An array float16 cannot hold stays float32."""
+    `read_weights` gives float32 back (a pretrained generator's samples move by at most one
+    grey level of 255: README). An array float16 cannot hold stays as it is. Atomic, like a
+    checkpoint; a file halved already is left alone."""
     with h5py.File(path, "r") as f:
         arrays: dict[str, np.ndarray] = {}
         f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    halved = {name: a.astype(np.float16) for name, a in arrays.items()}
+    halved = {name: a.astype(np.float16) if a.dtype.kind == "f" else a for name, a in arrays.items()}
     halved = {name: h if np.isfinite(h).all() else arrays[name] for name, h in halved.items()}
     if all(h.dtype == arrays[name].dtype for name, h in halved.items()):
-        return  # halved already: the file is left as it is
+        return
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with h5py.File(tmp, "w") as f:
         for name, a in halved.items():
             f.create_dataset(name, data=a)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -91,20 +91,29 @@ def check_weights(bundle: Bundle) -> None:
 CHUNK_IMAGES = 8  # images convolved at once: ~40 MB of patches for the book's widest layer
 
 
+def conv_way(k: int, c: int, o: int) -> str:
+    """Which way `conv_valid` computes a k x k convolution from C to O channels: the one that
+    moves the fewest floats per output pixel (the matrix products' FLOPs are the same)."""
+    moved = {"im2col": k * k * c, "row taps": k * c + 3 * (k - 1) * o, "shift-add": 2 * k * k * o}
+    return min(moved, key=moved.get)
+
+
 def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
-    -> (N, H, W, O), as matrix products on chunks of images. Of three ways, the one that moves
-    the fewest floats per output pixel (the products' FLOPs are the same):
-      im2col     k*k*C  gather each output pixel's whole patch, one product (wide O: O > C)
-      row taps   k*C + 3(k-1)*O  gather only each pixel's k-wide row of the patch, one product
-                 per kernel row, each added in k rows further down (O = C: the 28 x 28 layer)
-      shift-add  O < C  x @ kernel gives every tap's products at every input pixel, then each
-                 tap's slice is added in at its offset (the last layer, O = 1: ~15x)"""
+    -> (N, H, W, O), as matrix products on chunks of images, one of three ways (`conv_way`):
+      im2col     gather each output pixel's whole k*k*C patch, then one product (the wide
+                 doubling layers, O > C)
+      row taps   gather only each pixel's k-wide row of the patch (k*C), then one product per
+                 kernel row u, added into the output row u rows above the patch row (the 28 x 28
+                 layer, O = C: its whole patches were 1,600 floats for a product 64 wide)
+      shift-add  x @ kernel gives every tap's products at every input pixel, then each tap's
+                 slice is added in at its offset (the last layer, O = 1: ~15x im2col)"""
     n, hp, wp, c = x.shape
     k, o = kernel.shape[0], kernel.shape[3]
     h, w = hp - k + 1, wp - k + 1
     out = np.empty((n, h, w, o), np.float32)
-    if o < c:
+    way = conv_way(k, c, o)
+    if way == "shift-add":
         flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
             chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
@@ -115,22 +124,21 @@ def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
                 for v in range(k):
                     if u or v:
                         acc += taps[:, u:u + h, v:v + w, u, v]
-        return out
-    if k * k * c <= k * c + 3 * (k - 1) * o:
+    elif way == "im2col":
         flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
             windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
             patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
             out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
-        return out
-    rows = np.ascontiguousarray(kernel.reshape(k, k * c, o), np.float32)
-    for s in range(0, n, CHUNK_IMAGES):
-        windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], k, axis=2)  # (n, hp, w, c, k)
-        patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3)).reshape(-1, hp * w, k * c)
-        acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
-        np.matmul(patches[:, :h * w], rows[0], out=acc)
-        for u in range(1, k):  # output row i takes kernel row u from patch row i + u
-            acc += patches[:, u * w:u * w + h * w] @ rows[u]
+    else:
+        rows = np.ascontiguousarray(kernel.reshape(k, k * c, o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], k, axis=2)  # (n, hp, w, c, k)
+            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3), np.float32).reshape(-1, hp * w, k * c)
+            acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
+            np.matmul(patches[:, :h * w], rows[0], out=acc)
+            for u in range(1, k):  # output row i takes kernel row u from patch row i + u
+                acc += patches[:, u * w:u * w + h * w] @ rows[u]
     return out
 
 
