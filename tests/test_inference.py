@@ -7,7 +7,8 @@ from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
-from ganviz.view.inference import CHUNK_IMAGES, NumpyGenerator, conv_transpose_same, conv_valid, conv_way, weight_shapes
+from ganviz.view.inference import (CHUNK_IMAGES, NumpyGenerator, conv_transpose_same, conv_valid, conv_way,
+                                   initial_weights, weight_shapes)
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +60,11 @@ def test_transpose_conv_matches_tensorflow(k, stride):
 
 def test_constant_response_is_flat_for_upsampling_and_periodic_for_transpose():
     c = GANConfig()
-    rng = np.random.default_rng(0)
-    w = {k: rng.normal(0, 0.02, shape).astype(np.float32) for k, shape in weight_shapes(c, "transpose").items()}
-    tr = NumpyGenerator(c, "transpose", w).constant_response(0, size=9)
+    tr = NumpyGenerator(c, "transpose", initial_weights(c, "transpose", seed=0)).constant_response(0, size=9)
     interior = tr[4:-4, 4:-4]
     assert interior.shape[0] >= 4 and np.ptp(interior[::2, ::2]) < 1e-5  # one phase: constant
     assert abs(interior[0, 0] - interior[1, 1]) > 1e-4  # neighbouring phases differ
-    w = {k: rng.normal(0, 0.02, shape).astype(np.float32) for k, shape in weight_shapes(c, "upsample").items()}
-    up = NumpyGenerator(c, "upsample", w).constant_response(0, size=9)
+    up = NumpyGenerator(c, "upsample", initial_weights(c, "upsample", seed=1)).constant_response(0, size=9)
     assert np.ptp(up[4:-4, 4:-4]) < 1e-5  # flat away from the zero padding
 
 
