@@ -33,7 +33,8 @@ def assert_same_picture(a: np.ndarray, b: np.ndarray) -> None:
 
     oneDNN picks other kernels on other CPUs (AVX2, AVX-512, AMX), which sum in another order:
     float32 outputs then differ by ~1e-6, and a pixel whose value sits within that of a
-    rounding edge (1 uint8 level = 1/127.5 on the [-1, 1] scale) moves by one level. So at
+    rounding edge (1 uint8 level = 1/127.5 on the [-1, 1] scale) moves by one level, as does
+    one in 50-150 pixels with the pretrained generators' float16 storage. So at
     most 2 levels anywhere and 0.05 on average (a level in 1 pixel of 20); a wrong weight or a
     wrong layer moves most pixels by many levels. Bit-exactness is asserted only between two
     computations in one test run (tests/test_training.py, tests/test_resume.py)."""
