@@ -85,7 +85,8 @@ def halve_weights(path: Path) -> None:
     with h5py.File(path, "r") as f:
         arrays: dict[str, np.ndarray] = {}
         f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    halved = {name: a.astype(np.float16) if a.dtype.kind == "f" else a for name, a in arrays.items()}
+    with np.errstate(over="ignore"):  # an overflow becomes inf, and that array stays as it is
+        halved = {name: a.astype(np.float16) if a.dtype.kind == "f" else a for name, a in arrays.items()}
     halved = {name: h if np.isfinite(h).all() else arrays[name] for name, h in halved.items()}
     if all(h.dtype == arrays[name].dtype for name, h in halved.items()):
         return
