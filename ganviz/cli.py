@@ -17,7 +17,8 @@ from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
 PRETRAINED_RUNS = (  # (dataset spec, seed, variants): what `pretrain` regenerates under pretrained/, in order
-    *(("doodles:camel", seed, BOOK_PAIR) for seed in range(5)), *(("fashion-mnist", seed, BOOK_PAIR) for seed in range(3)),
+    *(("doodles:camel", seed, BOOK_PAIR) for seed in range(5)),
+    *(("fashion-mnist", seed, BOOK_PAIR) for seed in range(3)),
     *(("doodles:camel", seed, VARIANTS[2:]) for seed in range(3)),  # the other operators, paired by seed
 )
 
