@@ -378,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
-    r = sub.add_parser("pretrain", parents=[loud], help="regenerate the bundles in pretrained/ (book recipe, several seeds)")
-    r.add_argument("--out", default="pretrained")
-    r.add_argument("--steps", type=_positive, default=d.steps)
+    r = sub.add_parser("pretrain", parents=[loud], help="regenerate the bundles in pretrained/ (book recipe, several "
+                                                        "seeds; the other operators on camel seeds 0-2)")
+    r.add_argument("--out", default="pretrained", help="folder of the runs, one subfolder per data set and seed")
+    r.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
     r.add_argument("--force", action="store_true", help="retrain runs that are already there")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)
