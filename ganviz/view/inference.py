@@ -88,7 +88,7 @@ def check_weights(bundle: Bundle) -> None:
         read_weights(bundle.path / DISCRIMINATOR, discriminator_shapes(bundle.config))
 
 
-CHUNK_IMAGES = 8  # images convolved at once: ~40 MB of patches for the book's widest layer
+CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of patches for the book's layers
 
 
 def conv_way(k: int, c: int, o: int) -> str:
