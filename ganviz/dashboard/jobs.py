@@ -107,7 +107,7 @@ class TrainingJob:
         self.touch()  # the orphan clock starts with the process
 
     def _finish(self, code: int) -> None:
-        self.state = "done"
+        """Record how the process ended; `done` turns true last, when everything says so."""
         if code < 0:
             self.error = (f"interrupted: the training process was killed ({_signal_name(-code)}); resume it from "
                           "its last checkpoint")
@@ -117,6 +117,7 @@ class TrainingJob:
             mark_ended(self.out_dir, "interrupted")
         if self.process.stdin:
             self.process.stdin.close()
+        self.state = "done"  # last: a page (another thread) that sees it done reads all of the above
 
     def _last_error(self) -> str:
         """The one-line `error: ...` the CLI printed for bad input or divergence, without its prefix."""
