@@ -366,7 +366,6 @@ def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n
     """Every doubling operator side by side: parameters, FLOPs per image (literal layers),
     training images/s of ganviz's step (float32) and the NumPy viewer's images/s, each
     variant alone, fresh weights."""
-    from ganviz.noise import latent_batch
     from ganviz.view.inference import NumpyGenerator, generator_flops
     rows = []
     for variant in VARIANTS:  # every viewer first: TensorFlow's threads stay busy for a while after training
@@ -374,13 +373,9 @@ def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n
         model = build_generator(cfg, variant)
         gen = NumpyGenerator(cfg, variant, {f"{l.name}/{w.name}": np.array(w.numpy()) for l in model.layers
                                             for w in l.weights})
-        z = latent_batch(0, n_view, cfg.z_dim)
-        gen(z[:2])
-        t0 = time.perf_counter()
-        gen(z)
         rows.append({"variant": variant, "generator_parameters": model.count_params(),
                      "mflop_per_image": generator_flops(cfg, variant) / 1e6,
-                     "viewer_images_per_s": n_view / (time.perf_counter() - t0)})
+                     "viewer_images_per_s": bench_viewer(n_view, {variant: gen})[variant]})
     for row in rows:
         cfg = config.replace(variant=row["variant"])
         row["training_images_per_s"] = _throughput(GAN(cfg, row["variant"]).train_step, cfg, x, warmup, steps)
