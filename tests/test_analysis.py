@@ -132,18 +132,39 @@ def _tiny_runs(root, steps: int = 2, **changes) -> list:
 
 
 def test_study_over_seeds(tmp_path):
+    """The book's pair on two seeds, and an operator trained on seed 0 only: paired where both
+    have seeds, in the tables and the docs' tables, but 'no claim' from one seed."""
+    from ganviz.config import GANConfig
+    from ganviz.data import load
+    from ganviz.gan.training import Trainer
     from ganviz.measures.study import run_study, study_table
+    from ganviz.store.bundle import load_bundle, save_bundles
+    from tools.figures import results_tables
     bundles = _tiny_runs(tmp_path)
+    extra = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=0),
+                    load("doodles:camel:64").images, variants=("transpose4",)).run()
+    bundles += [load_bundle(p) for p in save_bundles(extra, tmp_path / "s0")]
     study = run_study(bundles, n=32)
-    assert study.has_held_out and len(study.runs) == 4 and study.classifier.startswith("doodles classifier")
+    assert study.has_held_out and len(study.runs) == 5 and study.classifier.startswith("doodles classifier")
     assert set(study.table) == set(analysis.MEASURES)
-    assert study.table["corner"]["transpose"].n == 2
-    assert {p.measure for p in study.verdicts} == set(analysis.MEASURES)
-    assert all(p.seeds == [0, 1] and p.b == "transpose" for p in study.verdicts)
-    assert len(study.sentences) == len(analysis.MEASURES) and all(s.endswith(".") for s in study.sentences)
+    assert study.table["corner"]["transpose"].n == 2 and study.table["corner"]["transpose4"].n == 1
+    assert {(p.measure, p.b) for p in study.verdicts} == {(m, b) for m in analysis.MEASURES
+                                                         for b in ("transpose", "transpose4")}
+    assert all(p.seeds == ([0, 1] if p.b == "transpose" else [0]) for p in study.verdicts)
+    assert all(s.endswith(".") for s in study.sentences)
     r = study.runs[0]
     assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
     assert len(study_table(study)) == len(analysis.MEASURES)
+
+    text = results_tables(bundles, n=32)
+    header = next(line for line in text.splitlines() if line.startswith("| measure"))
+    assert header.split(" | ")[1:4] == ["UpSampling2D + Conv2D", "Conv2DTranspose", "Conv2DTranspose, kernel 4"]
+    assert "transpose - upsample, paired" in header and "transpose4 - upsample, paired" in header
+    rows = [line for line in text.splitlines() if line.startswith("| power at the checkerboard")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 5  # 3 variants, 2 paired columns
+    kid = next(line for line in text.splitlines() if line.startswith("- KID") and "kernel 4" in line)
+    assert kid.endswith("on one seed, so no claim.")
+    assert "5 generators, seeds [0, 1]" in text
 
 
 def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):

@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganviz.config import VARIANT_LABELS
+from ganviz.config import BOOK_PAIR, VARIANT_LABELS, VARIANTS
 from ganviz.data.doodles import CLASSES, make_doodles
+from ganviz.measures.study import N_SAMPLES
 from ganviz.present.images import grid
 from ganviz.store.bundle import Bundle
+
+BASELINE = BOOK_PAIR[0]  # every verdict is against the book's operator, as on the Analysis page
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
@@ -60,9 +63,10 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
     tiles = []
     for name, m in maps.items():
         pic = np.repeat(np.repeat(_diverging(m, limit), scale, axis=0), scale, axis=1)
-        canvas = Image.new("RGB", (pic.shape[1] + 12, pic.shape[0] + 18), (255, 255, 255))
+        width = max(pic.shape[1] + 12, int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(name)) + 12)
+        canvas = Image.new("RGB", (width, pic.shape[0] + 18), (255, 255, 255))
         canvas.paste(Image.fromarray(pic), (0, 18))
-        ImageDraw.Draw(canvas).text((4, 3), name, fill=(0, 0, 0))
+        ImageDraw.Draw(canvas).text((4, 3), name, fill=(0, 0, 0))  # a long name widens its tile
         tiles.append(np.asarray(canvas))
     sheet = np.concatenate(tiles, axis=1)
     canvas = Image.new("RGB", (sheet.shape[1], sheet.shape[0] + 18), (255, 255, 255))
@@ -72,9 +76,11 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
-    """Markdown tables over seeds, per data set: final losses, speed, the study's measures with
-    their paired differences and verdicts; with `out`, also each data set's spectrum-ratio sheet."""
+def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SAMPLES) -> str:
+    """Markdown tables over seeds, per data set: a column per variant (final losses, speed, the
+    study's measures), then each variant's paired difference from the book's operator, and the
+    verdicts in words; with `out`, also each data set's spectrum-ratio sheet. `n`: samples per
+    generator."""
     from ganviz.measures import analysis
     from ganviz.measures.study import run_study, study_table
     from ganviz.spectrum import ratio_map
@@ -82,25 +88,28 @@ def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
         seeds = sorted({b.config.seed for b in group})
+        variants = [v for v in VARIANTS if any(b.variant == v for b in group)]
+        others = [v for v in variants if v != BASELINE]
+        paired_cols = [f"{v} - {BASELINE}, paired (95%), sign-flip p" for v in others]
         lines += [f"### {spec} ({len(group)} generators, seeds {seeds})", "",
-                  "| measure | " + " | ".join(VARIANT_LABELS[v] for v in ("upsample", "transpose"))
-                  + " | transpose - upsample, paired (95%), sign-flip p |",
-                  "|---|---|---|---|"]
+                  "| measure | " + " | ".join([*(VARIANT_LABELS[v] for v in variants), *paired_cols]) + " |",
+                  "|---" * (1 + len(variants) + len(others)) + "|"]
         rows = {"final D loss (mean of last 100 steps)": lambda b: float(b.history["d_loss"][-100:].mean()),
                 "final G loss (mean of last 100 steps)": lambda b: float(b.history["g_loss"][-100:].mean()),
                 "final D accuracy on fakes (last 100 steps)": lambda b: float(b.history["d_acc_fake"][-100:].mean()),
-                "training speed, steps/s (both variants in lockstep)": lambda b: float(b.meta["steps_per_s"])}
+                "training speed, steps/s (the variants of a run in lockstep)":
+                    lambda b: float(b.meta["steps_per_s"])}
         for label, f in rows.items():
-            cells = [str(analysis.interval([f(b) for b in group if b.variant == v])) for v in ("upsample", "transpose")]
-            lines.append(f"| {label} | {' | '.join(cells)} | |")
+            cells = [str(analysis.interval([f(b) for b in group if b.variant == v])) for v in variants]
+            lines.append(f"| {label} | {' | '.join(cells)} |{' |' * len(others)}")
         try:
-            study = run_study(group)
+            study = run_study(group, n)
         except ValueError as exc:  # training images not installed here
             lines += ["", f"(analysis left out: {exc})", ""]
             continue
         for row in study_table(study):
-            lines.append(f"| {row['measure']} | {row.get('upsample', '')} | {row.get('transpose', '')} | "
-                         f"{row.get('transpose - upsample, paired (95%)', '')} |")
+            cells = [row.get(v, "") for v in variants] + [row.get(f"{v} - {BASELINE}, paired (95%)", "") for v in others]
+            lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
         lines += [f"- {s}" for s in study.sentences] + [""]
         if out is not None:
@@ -114,7 +123,6 @@ def results_tables(bundles: list[Bundle], out: Path | None = None) -> str:
 
 
 def write_all(out: Path, pretrained: Path) -> list[Path]:
-    from ganviz.config import VARIANTS
     from ganviz.store.bundle import find_bundles, load_bundle
     written = [out / "doodles.png"]
     save(doodle_sheet(), written[0])
