@@ -146,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         variants = {"both": BOOK_PAIR, "all": VARIANTS}.get(args.variant, (args.variant,))
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
                            d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
-                           fused_step=args.fused, precision=args.precision)
+                           fused_step=args.fused, precision=args.precision, measure_size=args.measure_size)
         dataset = data.load(config.dataset, invert=invert, progress=progress)
     if _writes_files(args.strategy):
         save_run_file(out, config, variants, dataset.fingerprint)
@@ -195,7 +195,7 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from ganviz.store.bundle import CHECKPOINT, load_run, replace_dir
     import_tensorflow(args.verbose)
     from ganviz.gan import run
-    config, hook = GANConfig(), None if args.quiet else _print_progress
+    config, hook = GANConfig(measure_size=args.measure_size), None if args.quiet else _print_progress
     for spec, seed, variants in PRETRAINED_RUNS:
         out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
         work = out if variants == BOOK_PAIR else out / f".training-{'-'.join(variants)}"
@@ -352,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--d-lr", type=_unit(zero_ok=False), default=d.d_lr)
     t.add_argument("--g-lr", type=_unit(zero_ok=False), default=d.g_lr)
     t.add_argument("--dropout", type=_unit(zero_ok=True), default=d.d_dropout, help="discriminator dropout rate")
+    t.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N",
+                   help="latent vectors whose mean power spectrum is recorded at every probe step "
+                        "(fewer: faster, noisier)")
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
     t.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="mixed_bfloat16: compute in bfloat16, keep weights float32 (2.4-3x faster on CPUs with AMX)")
@@ -382,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "seeds; the other operators on camel seeds 0-2)")
     r.add_argument("--out", default="pretrained", help="folder of the runs, one subfolder per data set and seed")
     r.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
+    r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N",
+                   help="latent vectors whose mean power spectrum is recorded at every probe step")
     r.add_argument("--force", action="store_true", help="retrain runs that are already there")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)

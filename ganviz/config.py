@@ -73,6 +73,7 @@ class GANConfig:
     steps: int = 2000
     seed: int = 0
     probe_size: int = 16
+    measure_size: int = 256  # z whose mean power spectrum is recorded at every probe step
     # False: the book's three passes (G in inference mode for the D-fake batch, fresh z for G).
     # True: one generator forward pass serves both the D-fake and the G update (faster;
     # see docs/PERFORMANCE.md for what it changes).
@@ -89,8 +90,8 @@ class GANConfig:
             raise ValueError(f"bilinear upsampling doubles or keeps a map's size; g_upsample {self.g_upsample} asks more")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be positive integers")
+        if min(self.steps, self.batch_size, self.probe_size, self.measure_size) < 1:
+            raise ValueError("steps, batch_size, probe_size and measure_size must be positive integers")
         if not (0 < self.d_lr < 1 and 0 < self.g_lr < 1):
             raise ValueError("learning rates must be in (0, 1)")
         if self.optimizer not in ("rmsprop", "adam"):

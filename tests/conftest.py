@@ -20,7 +20,7 @@ def tiny_images() -> np.ndarray:
 
 @pytest.fixture
 def tiny_config() -> GANConfig:
-    return GANConfig(steps=3, batch_size=8, probe_size=4)
+    return GANConfig(steps=3, batch_size=8, probe_size=4, measure_size=8)
 
 
 @pytest.fixture(autouse=True)

@@ -125,8 +125,8 @@ def _tiny_runs(root, steps: int = 2, **changes) -> list:
     ds = load("doodles:camel:64")
     bundles = []
     for seed in (0, 1):
-        t = Trainer(GANConfig(dataset="doodles:camel:64", steps=steps, batch_size=8, seed=seed, **changes),
-                    ds.images).run()
+        cfg = GANConfig(dataset="doodles:camel:64", steps=steps, batch_size=8, measure_size=8, seed=seed, **changes)
+        t = Trainer(cfg, ds.images).run()
         bundles += [load_bundle(p) for p in save_bundles(t, root / f"s{seed}")]
     return bundles
 
@@ -141,7 +141,7 @@ def test_study_over_seeds(tmp_path):
     from ganviz.store.bundle import load_bundle, save_bundles
     from tools.figures import results_tables
     bundles = _tiny_runs(tmp_path)
-    extra = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=0),
+    extra = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, measure_size=8, seed=0),
                     load("doodles:camel:64").images, variants=("transpose4",)).run()
     bundles += [load_bundle(p) for p in save_bundles(extra, tmp_path / "s0")]
     study = run_study(bundles, n=32)

@@ -20,7 +20,7 @@ def pretrained(tmp_path_factory):
     from ganviz.data import load
     root = tmp_path_factory.mktemp("pretrained")
     ds = load("doodles:camel:60")
-    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=4, batch_size=8), ds.images).run()
+    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=4, batch_size=8, measure_size=8), ds.images).run()
     save_bundles(trainer, root / "doodles-camel-s0")
     return root
 
@@ -174,7 +174,7 @@ def test_train_now_bad_dataset_is_an_error_on_the_page(app):
 def test_the_owner_is_offered_a_stopped_run_and_resumes_it(app, tmp_path):
     from ganviz.data import load
     owner, _ = owner_key(None)
-    cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=6, batch_size=8, measure_size=8)
     out = new_run(tmp_path / "runs" / public_id(owner), cfg, ("upsample",), load(cfg.dataset).fingerprint, False)
     app.session_state["owner"] = owner  # the owner's browser: its cookie names this key
     app.query_params["view"] = "Train now"
@@ -192,8 +192,8 @@ def test_a_run_of_every_operator_shows_two_side_by_side(tmp_path, monkeypatch):
     from ganviz.config import VARIANTS
     from ganviz.data import load
     root = tmp_path / "pretrained"
-    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=2, batch_size=8), load("doodles:camel:60").images,
-                      VARIANTS)
+    trainer = Trainer(GANConfig(dataset="doodles:camel:60", steps=2, batch_size=8, measure_size=8),
+                      load("doodles:camel:60").images, VARIANTS)
     save_bundles(trainer.run(), root / "every-operator")
     monkeypatch.setenv("GANVIZ_PRETRAINED", str(root))
     monkeypatch.setenv("GANVIZ_RUNS", str(tmp_path / "runs"))

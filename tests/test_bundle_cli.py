@@ -20,7 +20,7 @@ def trained(tmp_path_factory):
     from ganviz.config import GANConfig
     from ganviz.data.doodles import make_doodles
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
-    trainer = Trainer(GANConfig(steps=3, batch_size=8, probe_size=4), images).run()
+    trainer = Trainer(GANConfig(steps=3, batch_size=8, measure_size=8, probe_size=4), images).run()
     out = tmp_path_factory.mktemp("runs")
     save_bundles(trainer, out)
     return trainer, out
@@ -79,7 +79,7 @@ def test_mixed_bfloat16_bundle_round_trip(tmp_path):
     from ganviz.data.doodles import make_doodles
     from ganviz.view.inference import NumpyGenerator
     images = make_doodles(64, "camel", seed=3).reshape(-1, 28, 28)
-    config = GANConfig(steps=2, batch_size=8, probe_size=4, precision="mixed_bfloat16")
+    config = GANConfig(steps=2, batch_size=8, measure_size=8, probe_size=4, precision="mixed_bfloat16")
     save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path)
     b = load_bundle(tmp_path / "transpose")
     assert b.config.precision == "mixed_bfloat16"
@@ -141,7 +141,7 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
 def test_cli_train_end_to_end(tmp_path):
     """The real command in a subprocess: two bundles, a progress bar, exit 0."""
     cmd = [sys.executable, "-m", "ganviz", "train", "--variant", "both", "--steps", "3", "--batch", "8",
-           "--dataset", "doodles:camel:40", "--out", str(tmp_path / "x")]
+           "--dataset", "doodles:camel:40", "--measure-size", "8", "--out", str(tmp_path / "x")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_no_log_level())
     assert proc.returncode == 0, proc.stderr
     assert "step 3/3" in proc.stderr and "img/s" in proc.stderr and "ETA" in proc.stderr
@@ -171,7 +171,7 @@ def test_a_bad_data_file_is_refused_in_one_line_before_tensorflow_loads(tmp_path
 
 def test_verbose_shows_tensorflows_own_logs(tmp_path):
     cmd = [sys.executable, "-m", "ganviz", "train", "--steps", "1", "--batch", "4", "--variant", "upsample",
-           "--dataset", "doodles:camel:8", "--quiet", "--verbose", "--out", str(tmp_path / "x")]
+           "--dataset", "doodles:camel:8", "--measure-size", "4", "--quiet", "--verbose", "--out", str(tmp_path / "x")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_no_log_level())
     assert proc.returncode == 0 and proc.stderr.strip()  # whatever TensorFlow says on this machine, it is shown
 
@@ -181,7 +181,8 @@ def test_cli_report_is_one_self_contained_file(tmp_path):
     from ganviz.data import load
     ds = load("doodles:camel:64")
     for seed in (0, 1):
-        t = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, seed=seed), ds.images).run()
+        t = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, measure_size=8, seed=seed),
+                    ds.images).run()
         save_bundles(t, tmp_path / "runs" / f"s{seed}")
     out = tmp_path / "report.html"
     assert main(["report", str(tmp_path / "runs"), "--out", str(out)]) == 0

@@ -25,7 +25,7 @@ from ganviz.view.compare import compare
 def run_dir(tmp_path_factory):
     from ganviz.data.doodles import make_doodles
     images = make_doodles(48, "camel", seed=4).reshape(-1, 28, 28)
-    trainer = Trainer(GANConfig(steps=2, batch_size=8, probe_size=4), images).run()
+    trainer = Trainer(GANConfig(steps=2, batch_size=8, measure_size=8, probe_size=4), images).run()
     root = tmp_path_factory.mktemp("pre")
     save_bundles(trainer, root / "camel-s0")
     return root, trainer, images

@@ -19,7 +19,7 @@ from ganviz.store.bundle import load_bundle
 from tools.browser import free_port
 
 ROOT = Path(__file__).parents[1]
-RUN = ["--dataset", "doodles:camel:40", "--steps", "3", "--batch", "8", "--dropout", "0"]
+RUN = ["--dataset", "doodles:camel:40", "--steps", "3", "--batch", "8", "--dropout", "0", "--measure-size", "8"]
 TOLERANCE = 1e-5  # absolute, on every loss and accuracy of every step: float32 summation order
 
 

@@ -15,7 +15,7 @@ from ganviz.view.inference import (CHUNK_IMAGES, NumpyGenerator, conv_transpose_
 def bundles(tmp_path_factory):
     from ganviz.data.doodles import make_doodles
     images = make_doodles(48, "camel", seed=2).reshape(-1, 28, 28)
-    trainer = Trainer(GANConfig(steps=3, batch_size=8), images).run()  # BN statistics have moved
+    trainer = Trainer(GANConfig(steps=3, batch_size=8, measure_size=8), images).run()  # BN statistics have moved
     return save_bundles(trainer, tmp_path_factory.mktemp("b"))
 
 

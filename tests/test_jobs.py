@@ -20,7 +20,7 @@ from ganviz.errors import DataError, UserError
 from ganviz.store.bundle import checkpoint_progress, load_bundle
 
 ROOT = Path(__file__).parents[1]
-CFG = GANConfig(dataset="doodles:camel:40", batch_size=8)
+CFG = GANConfig(dataset="doodles:camel:40", batch_size=8, measure_size=8)
 
 
 @pytest.fixture(scope="module")

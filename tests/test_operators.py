@@ -69,7 +69,7 @@ def test_all_operators_train_in_lockstep_from_the_command_line(tmp_path):
     from ganviz.cli import main
     from ganviz.store.bundle import load_bundle
     assert main(["train", "--variant", "all", "--steps", "2", "--batch", "8", "--dataset", "doodles:camel:32",
-                 "--out", str(tmp_path), "--quiet"]) == 0
+                 "--measure-size", "8", "--out", str(tmp_path), "--quiet"]) == 0
     bundles = {v: load_bundle(tmp_path / v) for v in VARIANTS}
     assert all(b.meta["trained_together"] == list(VARIANTS) and b.meta["steps_done"] == 2 for b in bundles.values())
     assert main(["train", "--variant", "both", "--steps", "1", "--batch", "8", "--dataset", "doodles:camel:32",

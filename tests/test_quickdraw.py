@@ -107,7 +107,7 @@ def test_unknown_categories_get_suggestions():
 def test_cli_trains_on_quickdraw_through_the_server(server, tmp_path):
     from ganviz.cli import main
     assert main(["train", "--dataset", "quickdraw:camel:100", "--steps", "2", "--batch", "8",
-                 "--variant", "transpose", "--out", str(tmp_path / "run")]) == 0
+                 "--variant", "transpose", "--measure-size", "8", "--out", str(tmp_path / "run")]) == 0
     from ganviz.store.bundle import load_bundle
     b = load_bundle(tmp_path / "run" / "transpose")
     assert b.config.dataset == "quickdraw:camel:100" and b.meta["n_train_images"] == 100

@@ -13,7 +13,8 @@ from ganviz.cli import main
 from ganviz.store.bundle import load_bundle, read_weights
 from ganviz.view.inference import weight_shapes
 
-ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3"]
+ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3",
+        "--measure-size", "8"]
 
 
 def _train(out, extra=()):
@@ -96,7 +97,7 @@ def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path):
         if trainer.step == 3:
             w = trainer.gans["transpose"].generator.weights[0]
             w.assign(tf.fill(w.shape, float("nan")))
-    cfg = GANConfig(dataset="doodles:camel:40", steps=400, batch_size=8)
+    cfg = GANConfig(dataset="doodles:camel:40", steps=400, batch_size=8, measure_size=8)
     trainer = run.start(cfg, ("transpose",), data.load(cfg.dataset).images, tmp_path, blow_up_after_step_3)
     with pytest.raises(Diverged, match="learning rates"):
         run.train(trainer, tmp_path, every=2)
@@ -114,13 +115,13 @@ def test_pretrain_resumes_a_run_cut_off_part_way(tmp_path, monkeypatch, capsys):
     from ganviz.gan import run
     monkeypatch.setattr(cli, "PRETRAINED_RUNS", (("doodles:camel:64", 0, BOOK_PAIR),))
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert main(["pretrain", "--out", str(whole), "--steps", "4", "--quiet"]) == 0
-    cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=4)
+    assert main(["pretrain", "--out", str(whole), "--steps", "4", "--measure-size", "8", "--quiet"]) == 0
+    cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=4, measure_size=8)
     trainer = run.start(cfg, BOOK_PAIR, data.load(cfg.dataset).images, cut / "doodles-camel-64-s0")
     trainer.on_step = lambda t: t.stop() if t.step == 2 else None
     run.train(trainer, cut / "doodles-camel-64-s0")
     capsys.readouterr()
-    assert main(["pretrain", "--out", str(cut), "--steps", "4", "--quiet"]) == 0
+    assert main(["pretrain", "--out", str(cut), "--steps", "4", "--measure-size", "8", "--quiet"]) == 0
     assert "resuming at step 2" in capsys.readouterr().out  # not a fresh start (it would end the same)
     for variant in BOOK_PAIR:
         a, b = (load_bundle(d / "doodles-camel-64-s0" / variant) for d in (whole, cut))
@@ -143,7 +144,7 @@ def test_pretrain_adds_other_operators_to_a_seeds_folder_slim(tmp_path, monkeypa
     from ganviz.dashboard.runs import find_runs
     runs = (("doodles:camel:64", 0, BOOK_PAIR), ("doodles:camel:64", 0, ("transpose4",)))
     monkeypatch.setattr(cli, "PRETRAINED_RUNS", runs)
-    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--quiet"]) == 0
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--measure-size", "8", "--quiet"]) == 0
     folder = tmp_path / "doodles-camel-64-s0"
     assert sorted(p.name for p in folder.iterdir()) == ["transpose", "transpose4", "upsample"]  # nothing hidden left
     (run,) = find_runs({"pretrained": tmp_path})
@@ -161,13 +162,13 @@ def test_pretrain_adds_other_operators_to_a_seeds_folder_slim(tmp_path, monkeypa
     work = folder / ".training-transpose4"
     from ganviz import data
     from ganviz.gan import run as runs
-    cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=2)  # pretrain's recipe
+    cfg = GANConfig().replace(dataset="doodles:camel:64", seed=0, steps=2, measure_size=8)  # pretrain's recipe
     runs.train(runs.start(cfg, ("transpose4",), data.load(cfg.dataset).images, work), work)
     capsys.readouterr()
-    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--quiet"]) == 0
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--measure-size", "8", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "(transpose4): resuming at step 2" in out and "(upsample, transpose): present" in out
     assert sorted(p.name for p in folder.iterdir()) == ["transpose", "transpose4", "upsample"]
     (work / "transpose4").mkdir(parents=True)
-    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--quiet"]) == 0
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "2", "--measure-size", "8", "--quiet"]) == 0
     assert capsys.readouterr().out.count("present") == 2 and not work.exists()

@@ -122,7 +122,7 @@ def test_divergence_restores_the_last_good_weights(tiny_config, tiny_images):
 def test_the_books_typo_learning_rate_is_caught_or_trains(tiny_images):
     """The notes' D learning rate 0.008 (10x the book's): training either survives or stops cleanly."""
     from ganviz.config import GANConfig
-    t = Trainer(GANConfig(steps=6, batch_size=8, d_lr=0.008), tiny_images, variants=("transpose",))
+    t = Trainer(GANConfig(steps=6, batch_size=8, measure_size=8, d_lr=0.008), tiny_images, variants=("transpose",))
     try:
         t.run()
     except Diverged:
