@@ -172,10 +172,10 @@ def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "WINDOWS", ((1, 2), (3, 4)))
     book = _tiny_runs(tmp_path / "book", steps=4)
     fused = _tiny_runs(tmp_path / "fused", steps=4, fused_step=True)
-    same = study.compare_recipes(book, book, ("a", "b"))
+    same = study.compare_recipes(book, book, ("a", "b"), n=32)
     assert len(same) == 2 * (len(analysis.MEASURES) + 4 * 2)  # per variant: sample measures, 4 curves x 2 windows
     assert all(r["differs"] == "no" and r["b - a (95%, 2 seeds)"].startswith("0 ") for r in same)
-    rows = study.compare_recipes(book, fused, ("book", "fused"))
+    rows = study.compare_recipes(book, fused, ("book", "fused"), n=32)
     g_loss = next(r for r in rows if r["variant"] == "transpose" and r["measure"] == "mean g_loss, steps 3-4")
     assert g_loss["book"] != g_loss["fused"]  # the fused step really trained differently
     assert {r["differs"] for r in rows} <= {"yes", "no"}

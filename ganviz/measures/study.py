@@ -103,10 +103,10 @@ CURVES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
 WINDOWS = ((1, 200), (201, 1000), (1001, 2000))  # steps, inclusive: early, middle, late training
 
 
-def _per_seed(bundles: list[Bundle]) -> dict[tuple[str, str], dict[int, float]]:
+def _per_seed(bundles: list[Bundle], n: int) -> dict[tuple[str, str], dict[int, float]]:
     """(variant, measure) -> {seed: value}: the final-sample measures and windowed curve means."""
     values: dict[tuple[str, str], dict[int, float]] = {}
-    for r in run_study(bundles).runs:
+    for r in run_study(bundles, n).runs:
         for m, (label, _, _) in analysis.MEASURES.items():
             values.setdefault((r.variant, label), {})[r.seed] = r.values[m]
     for b in bundles:
@@ -118,11 +118,13 @@ def _per_seed(bundles: list[Bundle]) -> dict[tuple[str, str], dict[int, float]]:
     return values
 
 
-def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str]) -> list[dict[str, str]]:
+def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str],
+                    n: int = N_SAMPLES) -> list[dict[str, str]]:
     """Two training recipes run with the same seeds: per variant and measure, each recipe's mean
     over seeds and the paired difference (same seed, same data order and init) with its 95%
-    interval and sign-flip p. 'differs' only where that interval excludes zero (n/a with one seed)."""
-    va, vb = _per_seed(a), _per_seed(b)
+    interval and sign-flip p. 'differs' only where that interval excludes zero (n/a with one seed).
+    `n`: samples per generator."""
+    va, vb = _per_seed(a, n), _per_seed(b, n)
     rows = []
     for key, by_seed in va.items():
         p = analysis.paired(key[1], names[0], names[1], by_seed, vb.get(key, {}))
