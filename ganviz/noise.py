@@ -1,7 +1,10 @@
 """Every random draw of a run, in plain NumPy: the probe batch of z, sample z, and the stream of
 real-batch indices and noise. One seed fixes them all, so every variant of a run sees the same
-ones; the viewer draws z without TensorFlow."""
+ones; the viewer draws z without TensorFlow. And the one way z goes through a generator,
+a batch at a time, for the viewer and for training's frames alike."""
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 
@@ -18,6 +21,15 @@ def measure_z(config: GANConfig) -> np.ndarray:
     The book's 16 probe images are too few for a stable spectrum; 256 (the default) are enough."""
     rng = np.random.default_rng([config.seed, 3])
     return rng.standard_normal((config.measure_size, config.z_dim)).astype(np.float32)
+
+
+SAMPLE_BATCH = 64  # z per generator call: bounds the activations held at once, in the server and in training
+
+
+def in_batches(generate: Callable[[np.ndarray], np.ndarray], z: np.ndarray) -> np.ndarray:
+    """generate(z), SAMPLE_BATCH latent vectors at a time: a 256-z measure batch in one call
+    would hold ~100 MB per activation."""
+    return np.concatenate([np.asarray(generate(z[i:i + SAMPLE_BATCH])) for i in range(0, len(z), SAMPLE_BATCH)])
 
 
 def latent_batch(seed: int, n: int, z_dim: int) -> np.ndarray:

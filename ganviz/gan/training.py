@@ -26,11 +26,9 @@ from ganviz.data import fingerprint, to_model_scale, to_uint8
 from ganviz.errors import BundleError, Diverged
 from ganviz.gan.distribute import check_batch, per_replica
 from ganviz.gan.models import build_discriminator, build_generator
-from ganviz.noise import batch_stream, measure_z, probe_z
+from ganviz.noise import batch_stream, in_batches, measure_z, probe_z
 from ganviz.spectrum import power_spectrum
 from ganviz.store.bundle import DISCRIMINATOR, Bundle, load_weights
-
-SAMPLE_BATCH = 64  # latent vectors per generator call when sampling (probe and measure batches)
 
 
 def timeline_steps(total: int, frames: int = 24) -> list[int]:
@@ -138,10 +136,8 @@ class GAN:
                 + self.g_opt.variables + self.d_opt.variables)
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        """Generated images for z, uint8 (N, 28, 28), SAMPLE_BATCH at a time: a 256-image measure
-        batch in one call would hold ~100 MB per activation, and a training process's peak with it."""
-        return np.concatenate([to_uint8(self._infer(z[i:i + SAMPLE_BATCH]).numpy())
-                               for i in range(0, len(z), SAMPLE_BATCH)])
+        """Generated images for z, uint8 (N, 28, 28), in batches (a training process's peak memory)."""
+        return to_uint8(in_batches(self._infer, z))
 
 
 @dataclass

@@ -8,10 +8,8 @@ from typing import Callable
 import numpy as np
 
 from ganviz.data import to_uint8
-from ganviz.noise import latent_batch, slerp
+from ganviz.noise import in_batches, latent_batch, slerp
 from ganviz.view.neighbours import L1Index, nearest_l1
-
-GENERATE_BATCH = 64  # bounds the activations held at once (and so the server's memory)
 
 
 @dataclass
@@ -27,8 +25,7 @@ Generator = Callable[..., np.ndarray]  # a Keras generator or an inference.Numpy
 
 def generate(generator: Generator, z: np.ndarray) -> np.ndarray:
     """Generator outputs on [-1, 1] for z, in inference mode, a batch at a time."""
-    return np.concatenate([np.asarray(generator(z[i:i + GENERATE_BATCH], training=False))
-                           for i in range(0, len(z), GENERATE_BATCH)])
+    return in_batches(lambda batch: generator(batch, training=False), z)
 
 
 def compare(generators: dict[str, Generator], train_images: np.ndarray | L1Index | None,
