@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     rc.set_defaults(func=cmd_recipes)
 
     b = sub.add_parser("bench", parents=[loud], help="measure training and search speed against the book's loop and brute force")
-    b.add_argument("--quick", action="store_true", help="toy sizes: proves the benchmark runs, measures nothing")
+    b.add_argument("--quick", action="store_true", help="toy sizes, one variant: proves the benchmark runs, measures nothing")
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")

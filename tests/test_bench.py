@@ -12,7 +12,7 @@ def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--no-browser", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert {r["variant"] for r in result["training"]} == {"upsample", "transpose"}
+    assert [r["variant"] for r in result["training"]] == ["upsample"]  # --quick: one variant takes every path
     for row in result["training"]:
         assert row["book_images_per_s"] > 0 and row["ganviz_images_per_s"] > 0 and row["ganviz_bf16_images_per_s"] > 0
         assert row["executed_gflop_per_step"] <= row["model_gflop_per_step"]
