@@ -23,6 +23,10 @@ PRETRAINED_RUNS = (  # (dataset spec, seed, variants): what `pretrain` regenerat
 )
 
 
+MEASURE_HELP = ("latent vectors whose images' mean power spectrum is recorded at every timeline frame "
+                "(default %(default)s; fewer: faster, noisier)")
+
+
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 
@@ -353,8 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--g-lr", type=_unit(zero_ok=False), default=d.g_lr)
     t.add_argument("--dropout", type=_unit(zero_ok=True), default=d.d_dropout, help="discriminator dropout rate")
     t.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N",
-                   help="latent vectors whose mean power spectrum is recorded at every probe step "
-                        "(fewer: faster, noisier)")
+                   help=MEASURE_HELP)
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
     t.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="mixed_bfloat16: compute in bfloat16, keep weights float32 (2.4-3x faster on CPUs with AMX)")
@@ -385,8 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "seeds; the other operators on camel seeds 0-2)")
     r.add_argument("--out", default="pretrained", help="folder of the runs, one subfolder per data set and seed")
     r.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
-    r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N",
-                   help="latent vectors whose mean power spectrum is recorded at every probe step")
+    r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
     r.add_argument("--force", action="store_true", help="retrain runs that are already there")
     r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)

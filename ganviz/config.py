@@ -14,6 +14,7 @@ from typing import Any
 # proposes for checkerboards (Odena, Dumoulin & Olah, Distill 2016; Shi et al., CVPR 2016;
 # Aitken et al., arXiv 1707.02937, 2017), each around the same discriminator, loop and noise.
 BOOK_PAIR = ("upsample", "transpose")
+BASELINE = BOOK_PAIR[0]  # every paired verdict compares a variant with the book's operator
 VARIANTS = (*BOOK_PAIR, "subpixel", "bilinear", "transpose4")
 PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
@@ -73,7 +74,7 @@ class GANConfig:
     steps: int = 2000
     seed: int = 0
     probe_size: int = 16
-    measure_size: int = 256  # z whose mean power spectrum is recorded at every probe step
+    measure_size: int = 256  # z whose images' mean power spectrum is recorded at every timeline frame
     # False: the book's three passes (G in inference mode for the D-fake batch, fresh z for G).
     # True: one generator forward pass serves both the D-fake and the G update (faster;
     # see docs/PERFORMANCE.md for what it changes).
@@ -90,8 +91,9 @@ class GANConfig:
             raise ValueError(f"bilinear upsampling doubles or keeps a map's size; g_upsample {self.g_upsample} asks more")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if min(self.steps, self.batch_size, self.probe_size, self.measure_size) < 1:
-            raise ValueError("steps, batch_size, probe_size and measure_size must be positive integers")
+        for name in ("steps", "batch_size", "probe_size", "measure_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not (0 < self.d_lr < 1 and 0 < self.g_lr < 1):
             raise ValueError("learning rates must be in (0, 1)")
         if self.optimizer not in ("rmsprop", "adam"):

@@ -1,7 +1,7 @@
 """Every random draw of a run, in plain NumPy: the probe batch of z, sample z, and the stream of
 real-batch indices and noise. One seed fixes them all, so every variant of a run sees the same
-ones; the viewer draws z without TensorFlow. And the one way z goes through a generator,
-a batch at a time, for the viewer and for training's frames alike."""
+ones; the viewer draws z without TensorFlow. It also holds `in_batches`, the one batching of
+z through a generator, for the viewer and for training's frames alike."""
 from __future__ import annotations
 
 from typing import Callable

@@ -6,13 +6,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganviz.config import BOOK_PAIR, VARIANT_LABELS, VARIANTS
+from ganviz.config import BASELINE, VARIANT_LABELS, VARIANTS
 from ganviz.data.doodles import CLASSES, make_doodles
-from ganviz.measures.study import N_SAMPLES
+from ganviz.measures import analysis
+from ganviz.measures.study import N_SAMPLES, run_study, study_table
 from ganviz.present.images import grid
-from ganviz.store.bundle import Bundle
-
-BASELINE = BOOK_PAIR[0]  # every verdict is against the book's operator, as on the Analysis page
+from ganviz.spectrum import ratio_map
+from ganviz.store.bundle import Bundle, find_bundles, load_bundle
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
@@ -63,10 +63,11 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
     tiles = []
     for name, m in maps.items():
         pic = np.repeat(np.repeat(_diverging(m, limit), scale, axis=0), scale, axis=1)
+        # a long name widens its tile
         width = max(pic.shape[1] + 12, int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(name)) + 12)
         canvas = Image.new("RGB", (width, pic.shape[0] + 18), (255, 255, 255))
         canvas.paste(Image.fromarray(pic), (0, 18))
-        ImageDraw.Draw(canvas).text((4, 3), name, fill=(0, 0, 0))  # a long name widens its tile
+        ImageDraw.Draw(canvas).text((4, 3), name, fill=(0, 0, 0))
         tiles.append(np.asarray(canvas))
     sheet = np.concatenate(tiles, axis=1)
     canvas = Image.new("RGB", (sheet.shape[1], sheet.shape[0] + 18), (255, 255, 255))
@@ -81,9 +82,6 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
     study's measures), then each variant's paired difference from the book's operator, and the
     verdicts in words; with `out`, also each data set's spectrum-ratio sheet. `n`: samples per
     generator."""
-    from ganviz.measures import analysis
-    from ganviz.measures.study import run_study, study_table
-    from ganviz.spectrum import ratio_map
     lines = []
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
@@ -123,7 +121,6 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
 
 
 def write_all(out: Path, pretrained: Path) -> list[Path]:
-    from ganviz.store.bundle import find_bundles, load_bundle
     written = [out / "doodles.png"]
     save(doodle_sheet(), written[0])
     for run in sorted(p for p in pretrained.iterdir() if p.is_dir()) if pretrained.is_dir() else []:

@@ -136,8 +136,9 @@ class GAN:
                 + self.g_opt.variables + self.d_opt.variables)
 
     def sample(self, z: np.ndarray) -> np.ndarray:
-        """Generated images for z, uint8 (N, 28, 28), in batches (a training process's peak memory)."""
-        return to_uint8(in_batches(self._infer, z))
+        """Generated images for z, uint8 (N, 28, 28), in batches of noise.SAMPLE_BATCH z, which
+        bound a training process's peak memory."""
+        return to_uint8(in_batches(self._infer, np.asarray(z, np.float32)))
 
 
 @dataclass

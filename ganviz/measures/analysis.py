@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz.config import VARIANT_LABELS
+from ganviz.config import BASELINE, VARIANT_LABELS
 from ganviz.spectrum import log_ratios, power_spectrum
 from ganviz.view.neighbours import L1Index, nearest_l1, to_rows
 
@@ -202,7 +202,7 @@ def measure(variant: str, seed: int, samples: np.ndarray, index: L1Index, held_o
     return RunMeasures(variant, seed, values, spectrum, timeline_steps, corner, kid, copy)
 
 
-def verdicts(runs: list[RunMeasures], baseline: str = "upsample") -> list[Paired]:
+def verdicts(runs: list[RunMeasures], baseline: str = BASELINE) -> list[Paired]:
     """Every other variant against the baseline, per measure, paired by seed."""
     by_variant: dict[str, dict[int, RunMeasures]] = {}
     for r in runs:

@@ -67,8 +67,8 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
         q = quality.quality(real_features, clf.features(samples)) if clf else None
         kid_over_training = np.array([1000 * quality.mmd2(clf.features(f), real_features) for f in b.timeline]) \
             if clf else None
-        # bundles since format 2 hold the spectrum of a 256-z measure batch per frame; older
-        # ones only their 16 probe images, a noisier estimate
+        # bundles since format 2 hold the spectrum of a measure batch per frame (256 z unless
+        # config.measure_size says otherwise); older ones only their 16 probe images, a noisier estimate
         spectra = b.spectra if b.spectra is not None else np.stack([power_spectrum(f) for f in b.timeline])
         runs.append(analysis.measure(b.variant, b.config.seed, samples, index, extra, real, real_div,
                                      b.timeline_steps, spectra, q, kid_over_training))

@@ -5,8 +5,8 @@
   discriminator.weights.h5      optional: needed only to continue training (slim bundles drop it)
   history.npz                   per-step metrics (float32 arrays, no pickles)
   timeline.npz                  probe z and probe samples at log-spaced steps (uint8); since
-                                format 2 also the mean power spectrum of a 256-z measure batch
-                                at the same steps
+                                format 2 also the mean power spectrum of the images of the
+                                measure batch (config.measure_size z, 256 by default) there
 
 Written atomically (temporary folder, then rename); `load_bundle` validates every part.
 """
