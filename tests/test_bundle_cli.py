@@ -147,7 +147,9 @@ def test_cli_train_end_to_end(tmp_path):
     assert "step 3/3" in proc.stderr and "img/s" in proc.stderr and "ETA" in proc.stderr
     # only ganviz's words: no absl, CUDA or oneDNN start-up lines from TensorFlow
     assert all(line.startswith("[") for line in proc.stderr.splitlines() if line), proc.stderr
-    assert [load_bundle(p).variant for p in find_bundles(tmp_path / "x")] == ["transpose", "upsample"]
+    bundles = [load_bundle(p) for p in find_bundles(tmp_path / "x")]
+    assert [b.variant for b in bundles] == ["transpose", "upsample"]
+    assert all(b.config.measure_size == 8 and b.spectra.shape == (4, 28, 28) for b in bundles)  # 4 frames
 
 
 def _no_log_level() -> dict[str, str]:

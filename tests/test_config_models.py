@@ -25,10 +25,18 @@ def test_config_json_round_trip():
 
 
 @pytest.mark.parametrize("bad", [{"variant": "nearest"}, {"variant": "bilinear", "g_upsample": (3, 2, 1, 1)},
-                                 {"steps": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
+                                 {"steps": 0}, {"measure_size": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):
         GANConfig(**bad)
+
+
+def test_a_smaller_measure_batch_is_the_first_z_of_the_default_one():
+    """Tests record 8 z: the first 8 of the shipped runs' 256, not other ones."""
+    from ganviz.noise import measure_z
+    c = GANConfig(seed=3)
+    assert measure_z(c).shape == (256, c.z_dim)
+    np.testing.assert_array_equal(measure_z(c.replace(measure_size=8)), measure_z(c)[:8])
 
 
 def test_config_rejects_unknown_keys():
