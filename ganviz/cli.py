@@ -192,8 +192,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     """Train every pretrained run that is missing (all with --force), then make its bundles
     slim: the discriminator and the checkpoint only serve further training, and dropping them,
     and storing the generator in float16, keeps pretrained/ small enough to ship. A run stopped
-    or killed part way (its checkpoint is still there) resumes where it was, if it has the
-    recipe asked for. Operators beyond the book's pair train in a hidden folder beside the
+    or killed part way (its checkpoint is still there) resumes where it was; asked for another
+    recipe (--steps, --measure-size), pretrain refuses rather than overwrite hours of training. Operators beyond the book's pair train in a hidden folder beside the
     seed's pair and join its folder when done, so the page offers all of a seed's operators."""
     from ganviz import data
     from ganviz.store.bundle import CHECKPOINT, load_run, replace_dir
@@ -214,7 +214,13 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         t0 = time.time()
         cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
         saved = load_run(work) if cut_off and not args.force else None
-        if saved is not None and saved[:2] == (cfg, variants):
+        if saved is not None and saved[:2] != (cfg, variants):  # hours of training: never overwritten by a typo
+            there = saved[0].to_dict()
+            changed = [f"{k} {there[k]} there, {v} asked" for k, v in cfg.to_dict().items() if there[k] != v]
+            changed += [f"variants {', '.join(saved[1])} there"] if saved[1] != variants else []
+            raise UsageError(f"{name}: its checkpoint is of another recipe ({'; '.join(changed)}); rerun with the "
+                             f"options it was started with, or delete {work} to start it over")
+        if saved is not None:
             trainer = run.restore(cfg, variants, saved[3], data.load_matching(spec, None, saved[2]).images, hook)
             print(f"{name}: resuming at step {trainer.step}", flush=True)
         else:

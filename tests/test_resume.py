@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ganviz.cli import main
-from ganviz.store.bundle import load_bundle, read_weights
+from ganviz.store.bundle import checkpoint_progress, load_bundle, read_weights
 from ganviz.view.inference import weight_shapes
 
 ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3",
@@ -91,7 +91,7 @@ def test_a_diverged_run_keeps_its_last_good_checkpoint(tmp_path):
     from ganviz.config import GANConfig
     from ganviz.errors import Diverged
     from ganviz.gan import run
-    from ganviz.store.bundle import checkpoint_progress, load_checkpoint
+    from ganviz.store.bundle import load_checkpoint
 
     def blow_up_after_step_3(trainer):  # as if the 4th update had made the weights NaN
         if trainer.step == 3:
@@ -121,6 +121,11 @@ def test_pretrain_resumes_a_run_cut_off_part_way(tmp_path, monkeypatch, capsys):
     trainer.on_step = lambda t: t.stop() if t.step == 2 else None
     run.train(trainer, cut / "doodles-camel-64-s0")
     capsys.readouterr()
+    # asked for another recipe, it refuses in one line and leaves the checkpoint as it was
+    assert main(["pretrain", "--out", str(cut), "--steps", "5", "--measure-size", "8", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "its checkpoint is of another recipe (steps 4 there, 5 asked)" in err and "\n" not in err
+    assert checkpoint_progress(cut / "doodles-camel-64-s0") == (2, 4)
     assert main(["pretrain", "--out", str(cut), "--steps", "4", "--measure-size", "8", "--quiet"]) == 0
     assert "resuming at step 2" in capsys.readouterr().out  # not a fresh start (it would end the same)
     for variant in BOOK_PAIR:
