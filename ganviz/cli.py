@@ -193,8 +193,9 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     slim: the discriminator and the checkpoint only serve further training, and dropping them,
     and storing the generator in float16, keeps pretrained/ small enough to ship. A run stopped
     or killed part way (its checkpoint is still there) resumes where it was; asked for another
-    recipe (--steps, --measure-size), pretrain refuses rather than overwrite hours of training. Operators beyond the book's pair train in a hidden folder beside the
-    seed's pair and join its folder when done, so the page offers all of a seed's operators."""
+    recipe (--steps, --measure-size), pretrain refuses rather than overwrite hours of training.
+    Operators beyond the book's pair train in a hidden folder beside the seed's pair and join
+    its folder when done, so the page offers all of a seed's operators."""
     from ganviz import data
     from ganviz.store.bundle import CHECKPOINT, load_run, replace_dir
     import_tensorflow(args.verbose)
