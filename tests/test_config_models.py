@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ganviz.config import GANConfig, fast_precision
+from ganviz.config import VARIANTS, GANConfig, fast_precision
 from ganviz.gan.models import FusedBatchNormalization, build_discriminator, build_generator
 from ganviz.operators import phase_taps
 
@@ -118,9 +118,10 @@ def test_phase_taps_cover_every_kernel_tap_once():
     assert taps[0].sum(axis=1).tolist() == [2, 2, 1] and taps[1].sum(axis=1).tolist() == [1, 2, 2]
 
 
-@pytest.mark.parametrize("variant", ["upsample", "transpose"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_mixed_bfloat16_models_compute_the_float32_function_to_bfloat16_precision(variant):
     """Same variables (float32, loadable both ways), bfloat16 inside, float32 images and probabilities."""
+    keras.utils.set_random_seed(0)  # weights and inputs: the same draw in every process
     c = GANConfig()
     mixed = c.replace(precision="mixed_bfloat16")
     for build, inputs in ((lambda cfg: build_generator(cfg, variant), tf.random.normal((16, c.z_dim), seed=3)),
@@ -132,8 +133,10 @@ def test_mixed_bfloat16_models_compute_the_float32_function_to_bfloat16_precisio
         half.set_weights(full.get_weights())
         a, b = full(inputs, training=False).numpy(), half(inputs, training=False).numpy()
         assert b.dtype == np.float32
-        # bfloat16 keeps 8 significant bits: errors of ~1% of the output's scale, not 100%
-        assert np.abs(a - b).max() <= 0.03 * np.abs(a).max() and not np.array_equal(a, b)
+        # bfloat16 keeps 8 significant bits, and an untrained generator's small output is a sum of
+        # cancelling terms: over 12 random draws the largest error was 1.0-1.4% (upsample, subpixel,
+        # bilinear) and 3.2% (both transposes) of the output's largest value. A wrong dtype is ~100%.
+        assert np.abs(a - b).max() <= 0.06 * np.abs(a).max() and not np.array_equal(a, b)
 
 
 def test_fast_precision_follows_the_cpus_bfloat16_units(tmp_path):
