@@ -147,6 +147,9 @@ def test_save_uploads_checks_first_and_returns_a_spec(tmp_path):
     with pytest.raises(DataError, match="several files can only be PNG/JPEG"):
         save_uploads([("a.png", _png(STROKE)), ("b.npy", _npy(np.zeros((1, 784), np.uint8)))], tmp_path)
     assert set(tmp_path.rglob("*")) == kept  # refused uploads leave nothing behind
+    # uploads in the same millisecond (a class uploading at once) each get their own folder
+    specs = {save_uploads([("camels.npy", _npy(STROKE[None]))], tmp_path) for _ in range(20)}
+    assert len(specs) == 20
 
 
 def test_the_owner_key_stays_out_of_links_and_folder_names(run_dir, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import time
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +144,12 @@ def resumable_runs(root: Path) -> list[tuple[Path, int, int]]:
     return found
 
 
+def _new_folder(dest_root: Path, prefix: str) -> Path:
+    """A folder no other upload has, even one in the same millisecond (another viewer's)."""
+    dest_root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=dest_root))
+
+
 def save_uploads(uploads: list[tuple[str, bytes]], dest_root: Path) -> str:
     """Check uploaded training files, keep them under dest_root, return their data set spec.
 
@@ -156,8 +162,7 @@ def save_uploads(uploads: list[tuple[str, bytes]], dest_root: Path) -> str:
         images_from_bytes(name, raw)
     if len(uploads) > 1 and any(Path(n).suffix.lower() not in IMAGE_SUFFIXES for n, _ in uploads):
         raise DataError("several files can only be PNG/JPEG images; upload one .npy, .npz or .zip by itself")
-    folder = dest_root / f"upload-{int(time.time() * 1000)}"
-    folder.mkdir(parents=True)
+    folder = _new_folder(dest_root, "upload-")
     for i, (name, raw) in enumerate(uploads):  # our own file names: nothing from the upload is a path
         (folder / f"{i:05d}{Path(name).suffix.lower()}").write_bytes(raw)
     return str(folder if len(uploads) > 1 else next(folder.iterdir()))
@@ -194,8 +199,8 @@ def import_bundle_zip(data: bytes, dest_root: Path) -> Path:
             raise BundleError(f"zip unpacks to more than {MAX_ZIP_BYTES >> 20} MB")
         stem = Path(members["config.json"].filename).parent.name or "bundle"
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:40] or "bundle"
-        target = dest_root / f"{stem}-{int(time.time() * 1000)}" / "bundle"
-        target.mkdir(parents=True)
+        target = _new_folder(dest_root, f"{stem}-") / "bundle"
+        target.mkdir()
         for name, info in members.items():  # written by our names only: no path from the zip is used
             (target / name).write_bytes(zf.read(info))
     try:
