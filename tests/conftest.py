@@ -23,9 +23,13 @@ def tiny_config() -> GANConfig:
     return GANConfig(steps=3, batch_size=8, probe_size=4, measure_size=8)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("GANVIZ_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory):
+    """Data the tests generate stays in this run's temporary folder, never in ~/.cache: session
+    scope, so that module-scoped fixtures (set up before any test's own) see it too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GANVIZ_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
 
 
 def assert_same_picture(a: np.ndarray, b: np.ndarray) -> None:

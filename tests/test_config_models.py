@@ -63,6 +63,7 @@ def test_variants_differ_only_in_the_upsampling_operator():
 
 def test_fused_upsample_layer_is_the_literal_upsampling2d_plus_conv2d():
     """Same weights, same outputs and same gradients as the book's literal layers (float32 round-off)."""
+    keras.utils.set_random_seed(0)  # weights and z: the same draw in every process
     c = GANConfig()
     literal, fused = build_generator(c, "upsample", fused=False), build_generator(c, "upsample")
     assert literal.count_params() == fused.count_params()
@@ -86,6 +87,7 @@ def test_fused_upsample_layer_is_the_literal_upsampling2d_plus_conv2d():
 
 def test_fused_batch_norm_is_keras_batch_norm():
     """Same outputs, gradients and moving statistics as Keras' layer, in both modes."""
+    tf.random.set_seed(0)  # with the op's seed: the same x in every process
     x = tf.random.normal((16, 7, 7, 8), seed=2) * 3.0 + 1.0
     keras_bn = keras.layers.BatchNormalization(momentum=0.9)
     fused_bn = FusedBatchNormalization(momentum=0.9)

@@ -101,19 +101,21 @@ def test_a_bad_run_is_refused_in_one_line_from_its_process(tmp_path):
 
 def test_a_killed_training_is_interrupted_and_resumes_exactly(tmp_path, fingerprint):
     from ganviz.gan.training import Trainer
-    cfg = CFG.replace(steps=6)
+    cfg = CFG.replace(steps=12)
     out = new_run(tmp_path, cfg, ("transpose",), fingerprint, False)
-    assert resumable_runs(tmp_path) == [(out, 0, 6)]  # cut off before its first checkpoint: from step 0
+    assert resumable_runs(tmp_path) == [(out, 0, 12)]  # cut off before its first checkpoint: from step 0
     pool = Trainings(limit=1, nice=0)
     try:
         job = pool.submit("owner", out)
         _until(lambda: _step(job) >= 2, [job])
+        job.pause()  # held part way, however fast this CPU runs the remaining steps
+        _until(lambda: job.live().paused, [job], 30)
         job.process.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
         _until(lambda: job.done, [job], 60)
         assert job.error.startswith("interrupted: the training process was killed (SIGKILL)")
         assert job.live().status == "interrupted"  # not "running" for ever: what its viewers see too
         step, steps = checkpoint_progress(out)
-        assert resumable_runs(tmp_path) == [(out, step, 6)] and step < 6
+        assert resumable_runs(tmp_path) == [(out, step, 12)] and step < 12
 
         other = tmp_path / "other"  # the same run, but its images changed since: refused before any process
         __import__("shutil").copytree(out, other)
@@ -127,7 +129,7 @@ def test_a_killed_training_is_interrupted_and_resumes_exactly(tmp_path, fingerpr
         check_resumable(out)
         resumed = pool.submit("owner", out)
         _until(lambda: resumed.done, [resumed])
-        assert resumed.error == "" and resumable_runs(tmp_path) == [(other, step, 6)]
+        assert resumed.error == "" and resumable_runs(tmp_path) == [(other, step, 12)]
     finally:
         pool.close()
     reference = Trainer(cfg, data.load(cfg.dataset).images, ("transpose",)).run()
