@@ -321,6 +321,9 @@ def _tools() -> None:
 
 
 def cmd_figures(args: argparse.Namespace) -> None:
+    if not Path(args.pretrained).is_dir():
+        raise UsageError(f"ganviz figures: --pretrained {args.pretrained}: not a folder; give the folder of the "
+                         "pretrained runs (default: pretrained)")
     _tools()
     from tools.figures import write_all
     for path in write_all(Path(args.out), Path(args.pretrained)):

@@ -130,6 +130,7 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
     (["train", "--precision", "float16", "--out", "x"], "invalid choice"),
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
+    (["figures", "--pretrained", "/no/runs", "--out", "/no/docs"], "--pretrained /no/runs: not a folder"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):

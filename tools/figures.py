@@ -123,7 +123,7 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
 def write_all(out: Path, pretrained: Path) -> list[Path]:
     written = [out / "doodles.png"]
     save(doodle_sheet(), written[0])
-    for run in sorted(p for p in pretrained.iterdir() if p.is_dir()) if pretrained.is_dir() else []:
+    for run in sorted(p for p in pretrained.iterdir() if p.is_dir()):
         bundles = [load_bundle(run / v) for v in VARIANTS if (run / v / "config.json").exists()]
         if bundles:
             path = out / f"replay-{run.name}.png"
