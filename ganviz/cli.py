@@ -36,14 +36,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive(text: str) -> int:
+def _positive(text: str, most: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    if value < 1 or (most is not None and value > most):
+        raise argparse.ArgumentTypeError(f"{value} must be from 1 to {most}" if most else f"{value} must be at least 1")
     return value
+
+
+def _up_to(most: int):
+    """Parser for a whole number from 1 to `most`: a picture's size stays within memory."""
+    return lambda text: _positive(text, most)
 
 
 def _unit(zero_ok: bool):
@@ -388,9 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")
     s.add_argument("bundle")
-    s.add_argument("--n", type=_positive, default=16)
+    s.add_argument("--n", type=_up_to(1024), default=16, help="how many samples (1-1024)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--scale", type=_positive, default=4, help="nearest-neighbour enlargement")
+    s.add_argument("--scale", type=_up_to(16), default=4, help="nearest-neighbour enlargement (1-16)")
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
@@ -460,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (UsageError, UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a folder that is not there, a full disk, no permission: one line, no traceback
+        print(f"error: {exc.filename}: {exc.strerror}" if exc.filename else f"error: {exc}", file=sys.stderr)
         return 2
     except Diverged as exc:  # one line; the bundles of the last good state are written
         print(f"error: {exc}", file=sys.stderr)

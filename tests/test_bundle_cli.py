@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -13,6 +14,8 @@ from ganviz.data import fingerprint
 from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer, gan_from_bundle
 from ganviz.store.bundle import BundleError, find_bundles, load_bundle, save_bundles
+
+A_PRETRAINED_BUNDLE = Path(__file__).parents[1] / "pretrained" / "doodles-camel-s1" / "upsample"
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +133,8 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
     (["train", "--precision", "float16", "--out", "x"], "invalid choice"),
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
+    (["sample", "/no/bundle", "--n", "100000"], "--n: 100000 must be from 1 to 1024"),
+    (["sample", str(A_PRETRAINED_BUNDLE), "--out", "/no/folder/grid.png"], "/no/folder/grid.png: No such file or directory"),
     (["figures", "--pretrained", "/no/runs", "--out", "/no/docs"], "--pretrained /no/runs: not a folder"),
     (["frobnicate"], "invalid choice"),
 ])
