@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, PRECISIONS, STRATEGIES, VARIANTS, GANConfig
+from ganviz.config import (BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_BATCH, PRECISIONS, STRATEGIES, VARIANTS,
+                           GANConfig)
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--variant", choices=(*VARIANTS, "both", "all"), default="both",
                    help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
     t.add_argument("--steps", type=_positive, default=d.steps)
-    t.add_argument("--batch", type=_positive, default=d.batch_size)
+    t.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
     t.add_argument("--dataset", default=d.dataset, help=SPECS)
     t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="image files: dark strokes on white are inverted (auto: decided from the borders)")

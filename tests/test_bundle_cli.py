@@ -129,6 +129,7 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--steps", "0", "--out", "x"], "--steps: 0 must be at least 1"),
+    (["train", "--batch", "100000", "--out", "x"], "--batch: 100000 must be from 1 to 1024"),
     (["train", "--variant", "nearest", "--out", "x"], "invalid choice"),
     (["train", "--precision", "float16", "--out", "x"], "invalid choice"),
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),

@@ -10,7 +10,7 @@ from typing import Callable
 import streamlit as st
 
 from ganviz import data
-from ganviz.config import BOOK_PAIR, PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
+from ganviz.config import BOOK_PAIR, MAX_BATCH, PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import check_spec, new_run, resumable_runs, save_uploads
 from ganviz.data.files import ACCEPTED
@@ -111,7 +111,7 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
         c1, c2, c3 = st.columns(3)
         spec = c1.text_input("Data set", "doodles:camel:2000", help=data.SPECS)
         steps = c1.number_input("Steps", 1, 20_000, 200)
-        batch = c2.number_input("Batch size", 1, 1024, d.batch_size)
+        batch = c2.number_input("Batch size", 1, MAX_BATCH, d.batch_size)
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
