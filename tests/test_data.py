@@ -59,6 +59,7 @@ def test_fashion_mnist_from_the_debian_package():
     ("doodles:unicorn", "unknown doodles class 'unicorn'"),
     ("doodles:camel:abc", "not a whole number"),
     ("doodles:camel:0", "between 1 and"),
+    ("quickdraw:camel:-1", "quickdraw count must be between 1 and"),  # before any download is tried
     ("/no/such/file.npy", "not found; accepted"),
 ])
 def test_bad_specs_have_clear_messages(spec, message):

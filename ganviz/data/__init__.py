@@ -177,8 +177,8 @@ def load(spec: str, invert: bool | None = None, progress: quickdraw.Progress | N
         return Dataset(spec, _doodles(_count(count, "doodles") or DEFAULT_DOODLES, category))
     if kind == "quickdraw":
         category, _, count = rest.partition(":")
+        cap = _count(count, "quickdraw")  # checked before a download that may take minutes
         path = quickdraw.download(category, cache_dir(), progress)
-        cap = _count(count, "quickdraw")
         drawings = np.load(path, allow_pickle=False, mmap_mode="r")
         return Dataset(spec, np.array(drawings[:cap]).reshape(-1, 28, 28))
     if spec == "fashion-mnist":
