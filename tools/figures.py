@@ -29,15 +29,14 @@ def _label(image: np.ndarray, text: str, width: int) -> np.ndarray:
 
 
 def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 6, scale: int = 3) -> np.ndarray:
-    """Probe samples of each variant (rows) at a few steps (blocks), from the stored timelines."""
+    """Probe samples of each variant (rows) at the recorded steps nearest `steps` (blocks), each
+    labelled with the step it shows, from the stored timelines (the variants of a seed share them)."""
     blocks = []
+    recorded = bundles[0].timeline_steps
     for step in steps:
-        rows = []
-        for b in bundles:
-            k = int(np.searchsorted(b.timeline_steps, step))
-            rows.append(b.timeline[min(k, len(b.timeline) - 1), :n])
-        pic = grid(np.concatenate(rows), cols=n, scale=scale)
-        blocks.append(_label(pic, f"step {step}", pic.shape[1]))
+        shown = int(recorded[np.abs(recorded - step).argmin()])
+        pic = grid(np.concatenate([b.frame(shown)[:n] for b in bundles]), cols=n, scale=scale)
+        blocks.append(_label(pic, f"step {shown}", pic.shape[1]))
     sheet = np.concatenate([np.pad(b, ((0, 0), (0, 12)), constant_values=255) for b in blocks], axis=1)
     legend = " / ".join(f"row {i + 1}: {VARIANT_LABELS[b.variant]}" for i, b in enumerate(bundles))
     return _label(sheet, legend, sheet.shape[1])
