@@ -138,6 +138,7 @@ def test_study_over_seeds(tmp_path):
     from ganviz.data import load
     from ganviz.gan.training import Trainer
     from ganviz.measures.study import run_study, study_table
+    from ganviz.present.charts import study_figures
     from ganviz.store.bundle import load_bundle, save_bundles
     from tools.figures import results_tables
     bundles = _tiny_runs(tmp_path)
@@ -155,6 +156,9 @@ def test_study_over_seeds(tmp_path):
     r = study.runs[0]
     assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
     assert len(study_table(study)) == len(analysis.MEASURES)
+    maps = study_figures(study)["ratio_maps"]
+    assert [a.text for a in maps.layout.annotations] == ["UpSampling2D + Conv2D (2 seeds)", "Conv2DTranspose (2 seeds)",
+                                                         "Conv2DTranspose, kernel 4 (1 seed)"]
 
     text = results_tables(bundles, n=32)
     header = next(line for line in text.splitlines() if line.startswith("| measure"))

@@ -133,6 +133,10 @@ def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str
     return fig
 
 
+def _seeds(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
+
+
 def study_figures(study: "Study") -> dict[str, go.Figure]:
     """The analysis charts, shared by the dashboard and the report."""
     from ganviz.spectrum import radial_profile, ratio_map
@@ -142,7 +146,7 @@ def study_figures(study: "Study") -> dict[str, go.Figure]:
     mean_spectra = {v: np.mean([r.spectrum for r in rs], axis=0) for v, rs in by_variant.items()}
     real_profile = radial_profile(study.real_spectrum)
     figures = {
-        "ratio_maps": ratio_map_figure({f"{VARIANT_LABELS.get(v, v)} ({len(by_variant[v])} seeds)":
+        "ratio_maps": ratio_map_figure({f"{VARIANT_LABELS.get(v, v)} ({_seeds(len(by_variant[v]))})":
                                         ratio_map(s, study.real_spectrum) for v, s in mean_spectra.items()}),
         "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, s in mean_spectra.items()}),
         "corner_over_training": timeline_figure(
