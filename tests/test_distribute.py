@@ -16,7 +16,7 @@ from ganviz.config import BOOK_PAIR, METRICS
 from ganviz.gan.models import generator_from_bundle
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle
-from tools.browser import free_port
+from tools.browser import free_ports
 
 ROOT = Path(__file__).parents[1]
 RUN = ["--dataset", "doodles:camel:40", "--steps", "3", "--batch", "8", "--dropout", "0", "--measure-size", "8"]
@@ -60,7 +60,7 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(single, tmp_path):
 
 
 def test_two_worker_processes_match_one_device_and_only_worker_0_writes(single, tmp_path):
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     workers = [_train(tmp_path / "out", "--strategy", "multiworker", wait=False, env={"TF_CONFIG": json.dumps({
         "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": i}})})
         for i in range(2)]
