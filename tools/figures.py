@@ -10,8 +10,8 @@ from ganviz.config import BASELINE, VARIANT_LABELS, VARIANTS
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
 from ganviz.measures.study import N_SAMPLES, run_study, study_table
+from ganviz.present.charts import ratio_maps
 from ganviz.present.images import grid
-from ganviz.spectrum import ratio_map
 from ganviz.store.bundle import Bundle, find_bundles, load_bundle
 
 
@@ -110,11 +110,8 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
         lines += [f"- {s}" for s in study.sentences] + [""]
         if out is not None:
-            spectra = {v: np.mean([r.spectrum for r in study.runs if r.variant == v], axis=0)
-                       for v in dict.fromkeys(r.variant for r in study.runs)}
             name = f"spectrum-ratio-{spec.replace(':', '-')}.png"
-            save(ratio_sheet({f"{VARIANT_LABELS[v]} / real": ratio_map(s, study.real_spectrum)
-                              for v, s in spectra.items()}), out / name)
+            save(ratio_sheet(ratio_maps(study)), out / name)
             lines += [f"![Spectrum-ratio maps, {spec}]({name})", ""]
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ganviz.config import VARIANT_LABELS
+from ganviz.spectrum import radial_profile, ratio_map
 
 if TYPE_CHECKING:
     from ganviz.measures.study import Study
@@ -133,22 +134,28 @@ def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str
     return fig
 
 
-def _seeds(n: int) -> str:
-    return "1 seed" if n == 1 else f"{n} seeds"
+def mean_spectra(study: "Study") -> dict[str, tuple[int, np.ndarray]]:
+    """Per variant: how many seeds, and their samples' power spectrum averaged over them."""
+    by_variant: dict[str, list] = {}
+    for r in study.runs:
+        by_variant.setdefault(r.variant, []).append(r.spectrum)
+    return {v: (len(s), np.mean(s, axis=0)) for v, s in by_variant.items()}
+
+
+def ratio_maps(study: "Study") -> dict[str, np.ndarray]:
+    """Each variant's spectrum-ratio map log10(P_generated / P_real), labelled with its seed count
+    (the page's chart and the docs' picture)."""
+    return {f"{VARIANT_LABELS.get(v, v)} ({'1 seed' if n == 1 else f'{n} seeds'})": ratio_map(s, study.real_spectrum)
+            for v, (n, s) in mean_spectra(study).items()}
 
 
 def study_figures(study: "Study") -> dict[str, go.Figure]:
     """The analysis charts, shared by the dashboard and the report."""
-    from ganviz.spectrum import radial_profile, ratio_map
-    by_variant: dict[str, list] = {}
-    for r in study.runs:
-        by_variant.setdefault(r.variant, []).append(r)
-    mean_spectra = {v: np.mean([r.spectrum for r in rs], axis=0) for v, rs in by_variant.items()}
+    spectra = mean_spectra(study)
     real_profile = radial_profile(study.real_spectrum)
     figures = {
-        "ratio_maps": ratio_map_figure({f"{VARIANT_LABELS.get(v, v)} ({_seeds(len(by_variant[v]))})":
-                                        ratio_map(s, study.real_spectrum) for v, s in mean_spectra.items()}),
-        "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, s in mean_spectra.items()}),
+        "ratio_maps": ratio_map_figure(ratio_maps(study)),
+        "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, (_, s) in spectra.items()}),
         "corner_over_training": timeline_figure(
             [(f"{r.variant} seed {r.seed}", r.timeline_steps, np.exp(r.timeline_corner)) for r in study.runs],
             "power at (pi, pi), generated / real", log=True, reference=1.0),
@@ -159,7 +166,10 @@ def study_figures(study: "Study") -> dict[str, go.Figure]:
             "KID x 1000 of the 16-image probe batch", reference=0.0)
     if study.has_held_out:
         dist = {"held-out real": study.runs[0].copy.held_out}
-        dist.update({f"{v} seed {rs[0].seed}": rs[0].copy.generated for v, rs in by_variant.items()})
+        first = {}  # each variant's lowest seed (runs are sorted by variant, then seed)
+        for r in study.runs:
+            first.setdefault(r.variant, r)
+        dist.update({f"{v} seed {r.seed}": r.copy.generated for v, r in first.items()})
         figures["copying"] = copy_figure(dist)
     return figures
 
