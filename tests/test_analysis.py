@@ -3,6 +3,7 @@ import pytest
 
 from ganviz.measures import analysis
 from ganviz.noise import slerp
+from ganviz.present import texts
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 
 
@@ -153,11 +154,19 @@ def test_study_over_seeds(tmp_path):
                                                          for b in ("transpose", "transpose4")}
     assert all(p.seeds == ([0, 1] if p.b == "transpose" else [0]) for p in study.verdicts)
     assert all(s.endswith(".") for s in study.sentences)
+    # kernel 4, on seed 0 only: one line with every difference, not ten "no claim" lines
+    assert len(study.sentences) == len(analysis.MEASURES) + 1
+    one_seed = study.sentences[-1]
+    assert one_seed.startswith("Conv2DTranspose, kernel 4 against UpSampling2D + Conv2D on one seed (seed 0), so no "
+                               "claim: power at the checkerboard frequency ") and one_seed.count(";") == 9
+    page = texts.verdict_list(study.verdicts).splitlines()
+    assert page[0] == "- **Conv2DTranspose** against UpSampling2D + Conv2D:" and page[-1] == f"- {one_seed}"
+    assert len(page) == len(analysis.MEASURES) + 2 and all(line.startswith("    - **") for line in page[1:-1])
     r = study.runs[0]
     assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
     assert len(study_table(study)) == len(analysis.MEASURES)
     maps = study_figures(study)["ratio_maps"]
-    assert [a.text for a in maps.layout.annotations] == ["UpSampling2D + Conv2D (2 seeds)", "Conv2DTranspose (2 seeds)",
+    assert [a.text.replace("<br>", " ") for a in maps.layout.annotations] == ["UpSampling2D + Conv2D (2 seeds)", "Conv2DTranspose (2 seeds)",
                                                          "Conv2DTranspose, kernel 4 (1 seed)"]
 
     text = results_tables(bundles, n=32)
@@ -166,8 +175,7 @@ def test_study_over_seeds(tmp_path):
     assert "transpose - upsample, paired" in header and "transpose4 - upsample, paired" in header
     rows = [line for line in text.splitlines() if line.startswith("| power at the checkerboard")]
     assert len(rows) == 1 and rows[0].count(" | ") == 5  # 3 variants, 2 paired columns
-    kid = next(line for line in text.splitlines() if line.startswith("- KID") and "kernel 4" in line)
-    assert kid.endswith("on one seed, so no claim.")
+    assert f"- {one_seed}" in text.splitlines()
     assert "5 generators, seeds [0, 1]" in text
 
 

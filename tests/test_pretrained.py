@@ -24,7 +24,7 @@ def test_the_pretrained_runs_are_there():
     # beside the seed's pair), ignored by git, until it ends
     shipped = [f for f in PRETRAINED.rglob("*") if f.is_file() and f.name != CHECKPOINT
                and not any(part.startswith(".") for part in f.relative_to(PRETRAINED).parts)]
-    assert sum(f.stat().st_size for f in shipped) < 60 * 2**20
+    assert sum(f.stat().st_size for f in shipped) <= 80 * 10**6  # the most #18 allows
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=[f"{p.parent.name}/{p.name}" for p in BUNDLES])

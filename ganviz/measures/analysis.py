@@ -135,16 +135,21 @@ class Paired:
         """Seeds whose difference has the sign of the mean difference."""
         return int((np.sign(self.diffs) == np.sign(self.interval.mean)).sum())
 
+    @property
+    def size(self) -> str:
+        """The mean difference (a ratio for log measures) and, over several seeds, its interval."""
+        i, log = self.interval, MEASURES[self.measure][1] == "log"
+        if log:
+            return f"{_times(i.mean)} [{_times(i.low)}, {_times(i.high)}]" if i.n > 1 else _times(i.mean)
+        return f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if i.n > 1 else f"{i.mean:+.3g}"
+
     def sentence(self, named: bool = True) -> str:
         """Direction, size and agreement in words; "no difference" where the interval covers 0.
         `named=False` leaves out the measure's name, for a page that shows it beside the sentence."""
         label, kind, what = MEASURES[self.measure]
         label = label if named else ""
-        a, b, i, n = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.interval.n
-        if kind == "log":
-            size = f"{_times(i.mean)} [{_times(i.low)}, {_times(i.high)}]" if n > 1 else _times(i.mean)
-        else:
-            size = f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if n > 1 else f"{i.mean:+.3g}"
+        a, b, i, size = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.size
+        n = i.n
         lead = f"{label}: " if label else ""
         if n < 2:
             return f"{lead}{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
@@ -155,6 +160,29 @@ class Paired:
         if kind == "log":
             return f"{b} has {size} {what.format(a=a)}; {stats}."
         return f"{lead}{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
+
+
+def short_name(measure: str) -> str:
+    """A measure's name without its gloss: "KID x 1000", "power at the checkerboard frequency"."""
+    return MEASURES[measure][0].split(",")[0].split(" (")[0]
+
+
+def by_variant(verdicts: list[Paired]) -> list[tuple[str, list[Paired], str | None]]:
+    """The verdicts grouped by the variant compared with the baseline, in their order, each with
+    a one-line summary where the variant is paired on one seed only (else None): ten "no claim"
+    lines per such variant would bury the verdicts that have seeds."""
+    groups: dict[str, list[Paired]] = {}
+    for v in verdicts:
+        groups.setdefault(v.b, []).append(v)
+    out = []
+    for variant, group in groups.items():
+        summary = None
+        if all(v.interval.n < 2 for v in group):
+            a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
+            sizes = "; ".join(f"{short_name(v.measure)} {v.size}" for v in group)
+            summary = f"{b} against {a} on one seed (seed {group[0].seeds[0]}), so no claim: {sizes}."
+        out.append((variant, group, summary))
+    return out
 
 
 def _times(log_ratio: float) -> str:

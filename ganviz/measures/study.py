@@ -44,7 +44,11 @@ class Study:
 
     @property
     def sentences(self) -> list[str]:
-        return [v.sentence() for v in self.verdicts]
+        """The verdicts in words: one per measure and variant, or one line for a variant on one seed."""
+        out = []
+        for _, group, one_seed in analysis.by_variant(self.verdicts):
+            out += [one_seed] if one_seed else [v.sentence() for v in group]
+        return out
 
 
 def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None) -> Study:

@@ -1,6 +1,7 @@
 """Plotly figures shared by the dashboard and the exported report."""
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -93,7 +94,10 @@ def ratio_map_figure(maps: dict[str, np.ndarray]) -> go.Figure:
     """Spectrum-ratio maps log10(P_generated / P_real) side by side, on one diverging scale
     centred on 0 (white: as real; red: more power than real). Frequencies from the centre; the
     corners are (pi, pi), the checkerboard; the edges are the Nyquist lines."""
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.04)
+    # five long operator names side by side: wrapped, or their titles run into each other
+    titles = ["<br>".join(textwrap.wrap(t, 26)) for t in maps]
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.04)
+    fig.update_annotations(font_size=13)
     half = next(iter(maps.values())).shape[0] // 2
     limit = max(float(np.nanmax(np.abs(m))) for m in maps.values()) or 1.0
     for col, m in enumerate(maps.values(), start=1):
@@ -101,7 +105,8 @@ def ratio_map_figure(maps: dict[str, np.ndarray]) -> go.Figure:
                                  hovertemplate="fy %{y}, fx %{x}<br>log10 ratio %{z:.2f}<extra></extra>"),
                       row=1, col=col)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
-    fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    lines = max(t.count("<br>") + 1 for t in titles)
+    fig.update_layout(height=320 + 16 * lines, margin={"l": 10, "r": 10, "t": 24 + 16 * lines, "b": 10},
                       coloraxis={"colorscale": "RdBu_r", "cmid": 0, "cmin": -limit, "cmax": limit,
                                  "colorbar": {"title": "log10<br>gen/real"}})
     return fig

@@ -2,7 +2,8 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
-from ganviz.measures.analysis import MEASURES, Paired
+from ganviz.config import VARIANT_LABELS
+from ganviz.measures.analysis import Paired, by_variant, short_name
 from ganviz.store.live import Live
 
 TITLE = "Upsampling vs transposed convolution in a GAN"
@@ -93,9 +94,16 @@ def overlap_verdict(high: int, low: int, stride: int) -> str:
 
 
 def verdict_list(verdicts: list[Paired]) -> str:
-    """One bullet per measure: its short name, then the paired verdict in words."""
-    return "\n".join(f"- **{MEASURES[v.measure][0].split(',')[0].split(' (')[0]}**: {v.sentence(named=False)}"
-                     for v in verdicts)
+    """Per variant against the baseline: one bullet per measure (its short name, then the paired
+    verdict in words), or one bullet in all for a variant on one seed."""
+    lines = []
+    for variant, group, one_seed in by_variant(verdicts):
+        if one_seed:
+            lines.append(f"- {one_seed}")
+            continue
+        lines.append(f"- **{VARIANT_LABELS.get(variant, variant)}** against {VARIANT_LABELS[group[0].a]}:")
+        lines += [f"    - **{short_name(v.measure)}**: {v.sentence(named=False)}" for v in group]
+    return "\n".join(lines)
 
 
 def run_timing(metas: dict[str, dict]) -> str:
