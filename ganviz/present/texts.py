@@ -70,8 +70,8 @@ WHY = ("**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convoluti
        "pixels and adds one kernel footprint per input pixel; with a 5x5 kernel and stride 2 the footprints overlap "
        "unevenly (5 is not divisible by 2), so neighbouring output pixels receive 9, 6 or 4 taps. The learned weights "
        "must fight that pattern, and early in training they often don't: look for a fine checkerboard texture in the "
-       "transpose column at step 50 in Compare (Odena, Dumoulin & Olah, [Deconvolution and Checkerboard Artifacts]"
-       "(https://distill.pub/2016/deconv-checkerboard/), Distill 2016).")
+       "transpose column at the earliest step Compare offers (Odena, Dumoulin & Olah, [Deconvolution and "
+       "Checkerboard Artifacts](https://distill.pub/2016/deconv-checkerboard/), Distill 2016).")
 EVERY_OPERATOR = (
     "**Every operator, before training** (kernel 5, stride 2; the book's initialisation, ICNR for sub-pixel): how many "
     "kernel taps each output pixel receives, and what the first doubling layer paints from a flat input. Only a "
@@ -79,7 +79,8 @@ EVERY_OPERATOR = (
     "a flat picture: Conv2DTranspose with kernel 4 gives each of the four output phases its own 4 of the 16 taps, so "
     "its untrained response alternates more strongly than kernel 5's; only training (or an initialisation like "
     "ICNR, which makes the phases equal) evens it out. Sub-pixel with ICNR, and both upsampling + convolution "
-    "layers, start flat.")
+    "layers, start flat; but a flat start is not a flat finish: on the pretrained camel seed 0, training had given "
+    "sub-pixel a checkerboard by step 45 of the same order as kernel 5's (docs/RESULTS.md).")
 SAME_MAP = "**The same 4x4 map through both operators** (a diagonal stroke; averaging kernel):"
 
 
