@@ -48,7 +48,7 @@ def _positive(text: str, most: int | None = None) -> int:
 
 
 def _up_to(most: int):
-    """Parser for a whole number from 1 to `most`: a picture's size stays within memory."""
+    """Parser for a whole number from 1 to `most`: a batch or a picture that fits in memory."""
     return lambda text: _positive(text, most)
 
 
