@@ -135,7 +135,8 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
     (["sample", "/no/bundle", "--n", "100000"], "--n: 100000 must be from 1 to 1024"),
-    (["sample", str(A_PRETRAINED_BUNDLE), "--out", "/no/folder/grid.png"], "/no/folder/grid.png: No such file or directory"),
+    (["sample", str(A_PRETRAINED_BUNDLE), "--out", "/no/folder/grid.png"],
+     "/no/folder/grid.png: No such file or directory"),
     (["figures", "--pretrained", "/no/runs", "--out", "/no/docs"], "--pretrained /no/runs: not a folder"),
     (["frobnicate"], "invalid choice"),
 ])
