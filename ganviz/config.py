@@ -40,6 +40,8 @@ VARIANT_LABELS = {
     "bilinear": "Bilinear UpSampling2D + Conv2D",
     "transpose4": "Conv2DTranspose, kernel 4",
 }
+# early steps shown beside the final generator (page, report, docs): where checkerboards are plain
+EARLY_STEPS = (50, 200)
 TRANSPOSED = ("transpose", "transpose4")  # operators built on Conv2DTranspose (kernels stored (k, k, out, in))
 TRANSPOSE4_KERNEL = 4  # divisible by the stride 2, so every output pixel gets the same number of taps
 

@@ -13,7 +13,7 @@ from ganviz.cli import main
 from ganviz.data import fingerprint
 from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer, gan_from_bundle
-from ganviz.store.bundle import BundleError, find_bundles, load_bundle, save_bundles
+from ganviz.store.bundle import BundleError, find_bundles, load_bundle, nearest_steps, save_bundles
 
 A_PRETRAINED_BUNDLE = Path(__file__).parents[1] / "pretrained" / "doodles-camel-s1" / "upsample"
 
@@ -39,6 +39,12 @@ def test_bundle_round_trip(trained):
     # the stored weights are the ones that painted the stored last frame
     assert np.array_equal(gan_from_bundle(b).sample(b.probe_z), b.timeline[-1])
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporaries left
+
+
+def test_nearest_steps_picks_recorded_steps_once_each_in_order():
+    recorded = np.array([0, 1, 3, 7, 63, 252, 1002, 2000])
+    assert nearest_steps(recorded, [2000, 50, 200, 55]) == [63, 252, 2000]  # 50 and 55 both land on 63
+    assert nearest_steps(recorded, []) == [] and nearest_steps(np.array([], int), [50]) == []
 
 
 def test_halved_weights_load_as_float32_and_paint_within_one_grey_level(trained, tmp_path):

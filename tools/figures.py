@@ -12,7 +12,7 @@ from ganviz.measures import analysis
 from ganviz.measures.study import N_SAMPLES, run_study, study_table
 from ganviz.present.charts import ratio_maps
 from ganviz.present.images import grid
-from ganviz.store.bundle import Bundle, find_bundles, load_bundle
+from ganviz.store.bundle import Bundle, find_bundles, load_bundle, nearest_steps
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
@@ -32,9 +32,7 @@ def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 6, scale: int
     """Probe samples of each variant (rows) at the recorded steps nearest `steps` (blocks), each
     labelled with the step it shows, from the stored timelines (the variants of a seed share them)."""
     blocks = []
-    recorded = bundles[0].timeline_steps
-    for step in steps:
-        shown = int(recorded[np.abs(recorded - step).argmin()])
+    for shown in nearest_steps(bundles[0].timeline_steps, steps):
         pic = grid(np.concatenate([b.frame(shown)[:n] for b in bundles]), cols=n, scale=scale)
         blocks.append(_label(pic, f"step {shown}", pic.shape[1]))
     sheet = np.concatenate([np.pad(b, ((0, 0), (0, 12)), constant_values=255) for b in blocks], axis=1)

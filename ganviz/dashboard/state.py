@@ -15,10 +15,12 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from ganviz.config import EARLY_STEPS
+from ganviz.store.bundle import nearest_steps
+
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
 COOKIE = "ganviz_owner"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
-COMPARE_STEPS = (50, 200)  # early steps offered beside the final generator: where checkerboards are plain
 _KEY = re.compile(r"[0-9a-f]{32}")
 _PUBLIC = re.compile(r"[0-9a-f]{16}")
 
@@ -88,9 +90,8 @@ class ViewState:
 
 
 def compare_steps(timeline_steps: np.ndarray) -> list[int]:
-    """The recorded steps nearest COMPARE_STEPS, then -1 for the final generator."""
-    steps = np.asarray(timeline_steps)[:-1]
-    chosen = sorted({int(steps[np.abs(steps - s).argmin()]) for s in COMPARE_STEPS if len(steps)} - {0})
+    """The recorded steps nearest EARLY_STEPS (not step 0), then -1 for the final generator."""
+    chosen = [s for s in nearest_steps(np.asarray(timeline_steps)[:-1], EARLY_STEPS) if s]
     return [*chosen, -1]
 
 

@@ -9,13 +9,12 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.graph_objects as go
 
-from ganviz.config import VARIANT_LABELS, VARIANTS
+from ganviz.config import EARLY_STEPS, VARIANT_LABELS, VARIANTS
 from ganviz.measures.study import Study, study_table
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
+from ganviz.store.bundle import nearest_steps
 from ganviz.view.compare import Comparison
-
-STEPS_SHOWN = (50, 200)  # early probe frames shown beside the last: where checkerboards are plain
 
 
 def _img(image: np.ndarray, alt: str) -> str:
@@ -57,7 +56,7 @@ def _timeline_html(timelines: dict[str, tuple[np.ndarray, np.ndarray]], cols: in
     """The probe batch of each variant at a few steps, early ones first."""
     out = []
     for variant, (steps, frames) in _ordered(timelines).items():
-        chosen = sorted({int(steps[np.abs(steps - s).argmin()]) for s in STEPS_SHOWN} | {int(steps[-1])})
+        chosen = nearest_steps(steps, [*EARLY_STEPS, steps[-1]])
         cells = "".join(f"<figure>{_img(grid(frames[list(steps).index(s)], cols=cols, scale=2), f'{variant} step {s}')}"
                         f"<figcaption>step {s}</figcaption></figure>" for s in chosen)
         out.append(f'<div class="col"><h3>{html.escape(VARIANT_LABELS.get(variant, variant))}</h3>'

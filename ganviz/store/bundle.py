@@ -61,6 +61,13 @@ class Bundle:
         return self.timeline[int(np.flatnonzero(self.timeline_steps == step)[0])]
 
 
+def nearest_steps(recorded: np.ndarray, wanted: tuple[int, ...] | list[int]) -> list[int]:
+    """The recorded step nearest each wanted one, without repeats, in order: timelines keep
+    frames at log-spaced steps, and views ask for round ones."""
+    recorded = np.asarray(recorded)
+    return sorted({int(recorded[np.abs(recorded - s).argmin()]) for s in wanted}) if len(recorded) else []
+
+
 def save_weights(model: keras.Model, path: Path) -> None:
     """Weights only, keyed `layer/variable` by name: plain float arrays in HDF5, no code."""
     with h5py.File(path, "w") as f:
