@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data
-from ganviz.config import VARIANT_LABELS, GANConfig
+from ganviz.config import BOOK_PAIR, VARIANT_LABELS, GANConfig
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
                                    side_by_side)
@@ -255,7 +255,11 @@ def show_analysis() -> None:
         return st.error(study)
     st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
                                      study.classifier))
-    st.markdown(texts.verdict_list(study.verdicts))
+    for variant, headline, every_measure in texts.verdict_sections(study.verdicts):
+        st.markdown(headline)
+        if every_measure:  # the book's pair open: it is the page's question
+            with st.expander(f"Every measure: {VARIANT_LABELS[variant]}", expanded=variant in BOOK_PAIR):
+                st.markdown(every_measure)
     for name, fig in study_figures(study).items():  # the pictures, each under what it shows
         st.markdown(texts.FIGURES[name])
         st.plotly_chart(fig, width="stretch")

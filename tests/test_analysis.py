@@ -112,6 +112,17 @@ def test_paired_verdicts_say_direction_size_and_agreement():
     assert shifted.differs and shifted.interval.low == pytest.approx(0.5)
 
 
+def test_a_headline_names_only_the_measures_that_differ():
+    up = {s: v for s, v in enumerate([0.0, 0.1, -0.1, 0.05, 0.0])}
+    corner = analysis.paired("corner", "upsample", "transpose", up, {s: v + 1.1 + 0.05 * s for s, v in up.items()})
+    kid = analysis.paired("kid", "upsample", "transpose", up, {s: v + (0.1 if s % 2 else -0.1) for s, v in up.items()})
+    line = texts.verdict_headline("transpose", [corner, kid])
+    assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: differs in **power at "
+                           "the checkerboard frequency** 3.")
+    assert "5 of 5 seeds agree" in line and "KID" not in line and line.endswith("in the other 1.")
+    assert texts.verdict_headline("transpose", [kid]).endswith("no difference beyond the spread in any of the 1 measures.")
+
+
 def test_mann_whitney_direction():
     assert analysis.mann_whitney_z(np.arange(30), np.arange(30) + 100) < -4
     assert abs(analysis.mann_whitney_z(np.arange(30), np.arange(30) + 0.5)) < 1
@@ -159,9 +170,11 @@ def test_study_over_seeds(tmp_path):
     one_seed = study.sentences[-1]
     assert one_seed.startswith("Conv2DTranspose, kernel 4 against UpSampling2D + Conv2D on one seed (seed 0), so no "
                                "claim: power at the checkerboard frequency ") and one_seed.count(";") == 9
-    page = texts.verdict_list(study.verdicts).splitlines()
-    assert page[0] == "- **Conv2DTranspose** against UpSampling2D + Conv2D:" and page[-1] == f"- {one_seed}"
-    assert len(page) == len(analysis.MEASURES) + 2 and all(line.startswith("    - **") for line in page[1:-1])
+    (pair, headline, bullets), four = texts.verdict_sections(study.verdicts)
+    assert pair == "transpose" and headline.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 2 paired seeds")
+    bullets = bullets.splitlines()
+    assert len(bullets) == len(analysis.MEASURES) and all(line.startswith("- **") for line in bullets)
+    assert four == ("transpose4", one_seed, "")
     r = study.runs[0]
     assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
     assert len(study_table(study)) == len(analysis.MEASURES)

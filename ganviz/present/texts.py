@@ -40,9 +40,10 @@ CLOSER_CAPTION = ("log10 of this image's power over the mean power of real image
 
 
 def analysis_intro(dataset: str, n_runs: int, seeds: list[int], n_samples: int, classifier: str) -> str:
-    return (f"**Every run on `{dataset}`: {n_runs} generators, seeds {seeds}.** Each line is the paired per-seed "
-            "difference against UpSampling2D + Conv2D (same data order, noise and initial discriminator per seed): "
-            f"mean with its 95% t-interval, and an exact sign-flip p-value. {n_samples} samples per generator. "
+    return (f"**Every run on `{dataset}`: {n_runs} generators, seeds {seeds}.** Each operator is compared with "
+            "UpSampling2D + Conv2D seed by seed (same data order, noise and initial discriminator per seed). Its line "
+            "names the measures whose mean paired difference has a 95% t-interval that excludes zero; every measure, "
+            f"with an exact sign-flip p-value, is under it. {n_samples} samples per generator. "
             f"Quality measures on {classifier or 'no classifier (none is shipped for this data set)'}.")
 
 
@@ -94,17 +95,31 @@ def overlap_verdict(high: int, low: int, stride: int) -> str:
     return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
 
 
-def verdict_list(verdicts: list[Paired]) -> str:
-    """Per variant against the baseline: one bullet per measure (its short name, then the paired
-    verdict in words), or one bullet in all for a variant on one seed."""
-    lines = []
+def verdict_headline(variant: str, group: list[Paired]) -> str:
+    """One variant against the baseline in a line: the measures where the paired seeds show a
+    difference, with its size; the others only counted. Ten verdicts per operator, five operators:
+    the page leads with these lines and keeps the sentences a click away."""
+    a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
+    lead = f"**{b}** against {a}, {max(v.interval.n for v in group)} paired seeds:"
+    differ = [v for v in group if v.differs]
+    if not differ:
+        return f"{lead} no difference beyond the spread in any of the {len(group)} measures."
+    found = "; ".join(f"**{short_name(v.measure)}** {v.size} ({v.agree} of {v.interval.n} seeds agree)" for v in differ)
+    rest = len(group) - len(differ)
+    return f"{lead} differs in {found}." + (f" No difference beyond the spread in the other {rest}." if rest else "")
+
+
+def verdict_sections(verdicts: list[Paired]) -> list[tuple[str, str, str]]:
+    """Per variant against the baseline: (variant, its headline, a bullet per measure with the
+    paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets."""
+    out = []
     for variant, group, one_seed in by_variant(verdicts):
         if one_seed:
-            lines.append(f"- {one_seed}")
+            out.append((variant, one_seed, ""))
             continue
-        lines.append(f"- **{VARIANT_LABELS.get(variant, variant)}** against {VARIANT_LABELS[group[0].a]}:")
-        lines += [f"    - **{short_name(v.measure)}**: {v.sentence(named=False)}" for v in group]
-    return "\n".join(lines)
+        bullets = "\n".join(f"- **{short_name(v.measure)}**: {v.sentence(named=False)}" for v in group)
+        out.append((variant, verdict_headline(variant, group), bullets))
+    return out
 
 
 def run_timing(metas: dict[str, dict]) -> str:
