@@ -189,7 +189,8 @@ def test_study_over_seeds(tmp_path):
     assert "transpose - upsample, paired" in header and "transpose4 - upsample, paired" in header
     rows = [line for line in text.splitlines() if line.startswith("| power at the checkerboard")]
     assert len(rows) == 1 and rows[0].count(" | ") == 5  # 3 variants, 2 paired columns
-    assert f"- {one_seed}" in text.splitlines()
+    assert f"- {one_seed}" in text.splitlines() and f"- {headline}" in text.splitlines()
+    assert sum(line.startswith("    - **") for line in text.splitlines()) == len(analysis.MEASURES)  # the pair's
     assert "5 generators, seeds [0, 1]" in text
 
 

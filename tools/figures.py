@@ -12,6 +12,7 @@ from ganviz.measures import analysis
 from ganviz.measures.study import N_SAMPLES, run_study, study_table
 from ganviz.present.charts import ratio_maps
 from ganviz.present.images import grid
+from ganviz.present.texts import verdict_sections
 from ganviz.store.bundle import Bundle, find_bundles, load_bundle, nearest_steps
 
 
@@ -77,7 +78,7 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
 def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SAMPLES) -> str:
     """Markdown tables over seeds, per data set: a column per variant (final losses, speed, the
     study's measures), then each variant's paired difference from the book's operator, and the
-    verdicts in words; with `out`, also each data set's spectrum-ratio sheet. `n`: samples per
+    verdicts in words as on the page; with `out`, also each data set's spectrum-ratio sheet. `n`: samples per
     generator."""
     lines = []
     for spec in sorted({b.config.dataset for b in bundles}):
@@ -106,7 +107,9 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
             cells = [row.get(v, "") for v in variants] + [row.get(f"{v} - {BASELINE}, paired (95%)", "") for v in others]
             lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
-        lines += [f"- {s}" for s in study.sentences] + [""]
+        for _, headline, every_measure in verdict_sections(study.verdicts):  # as the page: headline, then each measure
+            lines += [f"- {headline}", *(f"    {b}" for b in every_measure.splitlines())]
+        lines.append("")
         if out is not None:
             name = f"spectrum-ratio-{spec.replace(':', '-')}.png"
             save(ratio_sheet(ratio_maps(study)), out / name)
