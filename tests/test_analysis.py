@@ -149,7 +149,7 @@ def test_study_over_seeds(tmp_path):
     from ganviz.config import GANConfig
     from ganviz.data import load
     from ganviz.gan.training import Trainer
-    from ganviz.measures.study import run_study, study_table
+    from ganviz.measures.study import checkerboard_over_training, run_study, study_table
     from ganviz.present.charts import study_figures
     from ganviz.store.bundle import load_bundle, save_bundles
     from tools.figures import results_tables
@@ -177,6 +177,12 @@ def test_study_over_seeds(tmp_path):
     assert four == ("transpose4", one_seed, "")
     r = study.runs[0]
     assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
+    # the checkerboard over training: each variant's geometric mean, each operator paired with upsample
+    (step, means, pairs), = checkerboard_over_training(study, (0,))
+    corner = {(r.variant, r.seed): r.timeline_corner[0] for r in study.runs}
+    assert step == 0 and means["upsample"] == pytest.approx((corner["upsample", 0] + corner["upsample", 1]) / 2)
+    assert [(p.b, p.seeds) for p in pairs] == [("transpose", [0, 1]), ("transpose4", [0])]
+    assert pairs[0].diffs == pytest.approx([corner["transpose", s] - corner["upsample", s] for s in (0, 1)])
     assert len(study_table(study)) == len(analysis.MEASURES)
     maps = study_figures(study)["ratio_maps"]
     titles = [a.text.replace("<br>", " ") for a in maps.layout.annotations]  # wrapped to fit five side by side
@@ -190,6 +196,8 @@ def test_study_over_seeds(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| power at the checkerboard")]
     assert len(rows) == 1 and rows[0].count(" | ") == 5  # 3 variants, 2 paired columns
     assert f"- {one_seed}" in text.splitlines() and f"- {headline}" in text.splitlines()
+    steps = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| 0 | ") or line.startswith("| 2 | ")]
+    assert steps == ["| 0", "| 2"]  # the checkerboard over training, from step 0 to the last
     assert sum(line.startswith("    - **") for line in text.splitlines()) == len(analysis.MEASURES)  # the pair's
     assert "5 generators, seeds [0, 1]" in text
 

@@ -20,6 +20,8 @@ def test_the_pretrained_runs_are_there():
     assert {f"doodles-camel-s{s}" for s in range(5)} | {f"fashion-mnist-s{s}" for s in range(3)} <= runs
     for r in runs:  # every seed has the book's pair; some also the other operators, paired with it
         assert set(BOOK_PAIR) <= {b.name for b in BUNDLES if b.parent.name == r} <= set(VARIANTS)
+    for s in range(3):  # every operator on camel seeds 0-2, paired with the book's pair of the seed
+        assert {b.name for b in BUNDLES if b.parent.name == f"doodles-camel-s{s}"} == set(VARIANTS)
     # what is shipped: a run still training keeps its checkpoint there (or in a hidden folder
     # beside the seed's pair), ignored by git, until it ends
     shipped = [f for f in PRETRAINED.rglob("*") if f.is_file() and f.name != CHECKPOINT

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from ganviz.config import BASELINE, VARIANT_LABELS, VARIANTS
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
-from ganviz.measures.study import N_SAMPLES, run_study, study_table
+from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study, study_table
 from ganviz.present.charts import ratio_maps
 from ganviz.present.images import grid
 from ganviz.present.texts import verdict_sections
@@ -75,6 +75,22 @@ def ratio_sheet(maps: dict[str, np.ndarray], scale: int = 8) -> np.ndarray:
     return np.asarray(canvas)
 
 
+def checkerboard_table(study: Study, variants: list[str], others: list[str]) -> list[str]:
+    """Power at (pi, pi) over real during training, per variant, and each operator paired with the
+    book's operator at each step: where the checkerboard lives."""
+    lines = ["Power at (pi, pi) over real during training (the recorded steps nearest 0, 50, 200, 800 and the last; "
+             "geometric mean over seeds), and each variant's paired ratio to the book's operator:", "",
+             "| step | " + " | ".join([*(VARIANT_LABELS[v] for v in variants),
+                                      *(f"{v} / {BASELINE}, paired (95%), seeds agreeing" for v in others)]) + " |",
+             "|---" * (1 + len(variants) + len(others)) + "|"]
+    for step, means, pairs in checkerboard_over_training(study, (0, 50, 200, 800, int(study.runs[0].timeline_steps[-1]))):
+        by_variant = {p.b: p for p in pairs}
+        cells = [analysis.times(means[v]) for v in variants] + \
+                [f"{p.size}, {p.agree} of {p.interval.n}" if (p := by_variant.get(v)) else "" for v in others]
+        lines.append(f"| {step} | {' | '.join(cells)} |")
+    return [*lines, ""]
+
+
 def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SAMPLES) -> str:
     """Markdown tables over seeds, per data set: a column per variant (final losses, speed, the
     study's measures), then each variant's paired difference from the book's operator, and the
@@ -107,6 +123,7 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
             cells = [row.get(v, "") for v in variants] + [row.get(f"{v} - {BASELINE}, paired (95%)", "") for v in others]
             lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
+        lines += checkerboard_table(study, variants, others)
         for _, headline, every_measure in verdict_sections(study.verdicts):  # as the page: headline, then each measure
             lines += [f"- {headline}", *(f"    {b}" for b in every_measure.splitlines())]
         lines.append("")

@@ -140,7 +140,7 @@ class Paired:
         """The mean difference (a ratio for log measures) and, over several seeds, its interval."""
         i, log = self.interval, MEASURES[self.measure][1] == "log"
         if log:
-            return f"{_times(i.mean)} [{_times(i.low)}, {_times(i.high)}]" if i.n > 1 else _times(i.mean)
+            return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
         return f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if i.n > 1 else f"{i.mean:+.3g}"
 
     def sentence(self, named: bool = True) -> str:
@@ -185,10 +185,10 @@ def by_variant(verdicts: list[Paired]) -> list[tuple[str, list[Paired], str | No
     return out
 
 
-def _times(log_ratio: float) -> str:
-    """A log ratio as 'N x', with two significant digits and no exponent notation."""
+def times(log_ratio: float) -> str:
+    """A log ratio as 'N x', with two significant digits and no exponent notation (28,000x)."""
     r = float(np.exp(log_ratio))
-    return f"{r:.2g}x" if r < 100 else f"{r:.0f}x"
+    return f"{r:.2g}x" if r < 100 else f"{float(f'{r:.2g}'):,.0f}x"
 
 
 def paired(measure: str, a: str, b: str, values_a: dict[int, float], values_b: dict[int, float]) -> Paired | None:

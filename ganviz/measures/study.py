@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ganviz import data
-from ganviz.config import VARIANTS
+from ganviz.config import BASELINE, VARIANTS
 from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
 from ganviz.spectrum import power_spectrum, reference_images
-from ganviz.store.bundle import Bundle
+from ganviz.store.bundle import Bundle, nearest_steps
 from ganviz.view.compare import generate
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
@@ -87,6 +87,24 @@ def _classifier(spec: str) -> quality.Classifier | None:
         return quality.Classifier.load(name) if name else None
     except BundleError:
         return None  # not shipped: the quality measures are left out, the rest stands
+
+
+def checkerboard_over_training(study: Study, wanted: tuple[int, ...]) -> list[tuple[int, dict[str, float],
+                                                                                 list[analysis.Paired]]]:
+    """Power at (pi, pi) over real at the recorded steps nearest `wanted`: per step, each variant's
+    log ratio averaged over seeds, and each other variant paired with the baseline seed by seed. The
+    checkerboard lives early in training, where the final generators no longer show it."""
+    out = []
+    for step in nearest_steps(study.runs[0].timeline_steps, wanted):
+        at: dict[str, dict[int, float]] = {}  # variant -> seed -> log ratio at this step
+        for r in study.runs:
+            nearest = nearest_steps(r.timeline_steps, [step])[0]  # runs of other lengths: their nearest frame
+            at.setdefault(r.variant, {})[r.seed] = float(r.timeline_corner[list(r.timeline_steps).index(nearest)])
+        means = {v: float(np.mean(list(by_seed.values()))) for v, by_seed in at.items()}
+        pairs = [analysis.paired("corner", BASELINE, v, at[BASELINE], by_seed)
+                 for v, by_seed in at.items() if v != BASELINE and BASELINE in at]
+        out.append((step, means, [p for p in pairs if p is not None]))
+    return out
 
 
 def study_table(study: Study) -> list[dict[str, str]]:
