@@ -117,10 +117,15 @@ def test_a_headline_names_only_the_measures_that_differ():
     corner = analysis.paired("corner", "upsample", "transpose", up, {s: v + 1.1 + 0.05 * s for s, v in up.items()})
     kid = analysis.paired("kid", "upsample", "transpose", up, {s: v + (0.1 if s % 2 else -0.1) for s, v in up.items()})
     line = texts.verdict_headline("transpose", [corner, kid])
-    assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: differs in **power at "
-                           "the checkerboard frequency** 3.")
+    assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: final generators differ "
+                           "in **power at the checkerboard frequency** 3.")
     assert "5 of 5 seeds agree" in line and "KID" not in line and line.endswith("in the other 1.")
-    assert texts.verdict_headline("transpose", [kid]).endswith("no difference beyond the spread in any of the 1 measures.")
+    # during training: only the steps whose interval excludes 1 are named
+    line = texts.verdict_headline("transpose", [kid], during=[(45, corner), (178, kid)])
+    assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: during training, power "
+                           "at (pi, pi) **3.") and "at step 45 (5 of 5 seeds agree)." in line and "178" not in line
+    assert line.endswith("Final generators: no difference beyond the spread in any of the 1 measures.")
+    assert "(steps 178), power at (pi, pi) within the spread." in texts.verdict_headline("transpose", [kid], [(178, kid)])
 
 
 def test_mann_whitney_direction():
@@ -170,7 +175,7 @@ def test_study_over_seeds(tmp_path):
     one_seed = study.sentences[-1]
     assert one_seed.startswith("Conv2DTranspose, kernel 4 against UpSampling2D + Conv2D on one seed (seed 0), so no "
                                "claim: power at the checkerboard frequency ") and one_seed.count(";") == 9
-    (pair, headline, bullets), four = texts.verdict_sections(study.verdicts)
+    (pair, headline, bullets), four = texts.verdict_sections(study.verdicts, checkerboard_over_training(study, (0, 2)))
     assert pair == "transpose" and headline.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 2 paired seeds")
     bullets = bullets.splitlines()
     assert len(bullets) == len(analysis.MEASURES) and all(line.startswith("- **") for line in bullets)

@@ -95,30 +95,43 @@ def overlap_verdict(high: int, low: int, stride: int) -> str:
     return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
 
 
-def verdict_headline(variant: str, group: list[Paired]) -> str:
-    """One variant against the baseline in a line: the measures where the paired seeds show a
-    difference, with its size; the others only counted. Ten verdicts per operator, five operators:
-    the page leads with these lines and keeps the sentences a click away."""
+def verdict_headline(variant: str, group: list[Paired], during: list[tuple[int, Paired]] = ()) -> str:
+    """One variant against the baseline in a line: where its power at (pi, pi) differs during
+    training (`during`: (step, paired verdict) at early steps), then the measures of the final
+    generators that differ, with sizes, the others only counted. Ten verdicts per operator, five
+    operators: the page leads with these lines and keeps the sentences a click away."""
     a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
     lead = f"**{b}** against {a}, {max(v.interval.n for v in group)} paired seeds:"
+    early = [(s, p) for s, p in during if p.differs]
+    if early:
+        lead += " during training, power at (pi, pi) " + ", ".join(
+            f"**{p.size}** at step {s} ({p.agree} of {p.interval.n} seeds agree)" for s, p in early) + ". Final"
+    elif during:
+        lead += f" during training (steps {', '.join(str(s) for s, _ in during)}), power at (pi, pi) within the " \
+                "spread. Final"
+    else:
+        lead += " final"
     differ = [v for v in group if v.differs]
     if not differ:
-        return f"{lead} no difference beyond the spread in any of the {len(group)} measures."
+        return f"{lead} generators: no difference beyond the spread in any of the {len(group)} measures."
     found = "; ".join(f"**{short_name(v.measure)}** {v.size} ({v.agree} of {v.interval.n} seeds agree)" for v in differ)
     rest = len(group) - len(differ)
-    return f"{lead} differs in {found}." + (f" No difference beyond the spread in the other {rest}." if rest else "")
+    return f"{lead} generators differ in {found}." + (f" No difference beyond the spread in the other {rest}." if rest else "")
 
 
-def verdict_sections(verdicts: list[Paired]) -> list[tuple[str, str, str]]:
+def verdict_sections(verdicts: list[Paired], over_training: list[tuple[int, dict, list[Paired]]] = ()
+                     ) -> list[tuple[str, str, str]]:
     """Per variant against the baseline: (variant, its headline, a bullet per measure with the
-    paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets."""
+    paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets.
+    `over_training`: measures.study.checkerboard_over_training at the steps the headlines name."""
     out = []
     for variant, group, one_seed in by_variant(verdicts):
         if one_seed:
             out.append((variant, one_seed, ""))
             continue
+        during = [(step, p) for step, _, pairs in over_training for p in pairs if p.b == variant]
         bullets = "\n".join(f"- **{short_name(v.measure)}**: {v.sentence(named=False)}" for v in group)
-        out.append((variant, verdict_headline(variant, group), bullets))
+        out.append((variant, verdict_headline(variant, group, during), bullets))
     return out
 
 
