@@ -42,8 +42,9 @@ CLOSER_CAPTION = ("log10 of this image's power over the mean power of real image
 def analysis_intro(dataset: str, n_runs: int, seeds: list[int], n_samples: int, classifier: str) -> str:
     return (f"**Every run on `{dataset}`: {n_runs} generators, seeds {seeds}.** Each operator is compared with "
             "UpSampling2D + Conv2D seed by seed (same data order, noise and initial discriminator per seed). Its line "
-            "names the measures whose mean paired difference has a 95% t-interval that excludes zero; every measure, "
-            f"with an exact sign-flip p-value, is under it. {n_samples} samples per generator. "
+            "names the early steps where its power at (pi, pi) differs, then the measures of the final generators that "
+            "do: a mean paired difference whose 95% t-interval excludes zero. Every measure, with an exact sign-flip "
+            f"p-value, is under it. {n_samples} samples per generator. "
             f"Quality measures on {classifier or 'no classifier (none is shipped for this data set)'}.")
 
 
