@@ -143,23 +143,20 @@ class Paired:
             return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
         return f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if i.n > 1 else f"{i.mean:+.3g}"
 
-    def sentence(self, named: bool = True) -> str:
-        """Direction, size and agreement in words; "no difference" where the interval covers 0.
-        `named=False` leaves out the measure's name, for a page that shows it beside the sentence."""
-        label, kind, what = MEASURES[self.measure]
-        label = label if named else ""
+    def sentence(self) -> str:
+        """Direction, size and agreement in words; "no difference" where the interval covers 0. The
+        measure's name is left out: the page, the report and the docs show it beside the sentence."""
+        _, kind, what = MEASURES[self.measure]
         a, b, i, size = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.size
         n = i.n
-        lead = f"{label}: " if label else ""
         if n < 2:
-            return f"{lead}{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
+            return f"{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
         stats = f"{self.agree} of {n} seeds agree, sign-flip p = {self.p:.2g}"
         if not self.differs:
-            text = f"no difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
-            return lead + text if lead else text[0].upper() + text[1:]
+            return f"No difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
         if kind == "log":
             return f"{b} has {size} {what.format(a=a)}; {stats}."
-        return f"{lead}{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
+        return f"{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
 
 
 def short_name(measure: str) -> str:

@@ -42,14 +42,6 @@ class Study:
     has_held_out: bool
     classifier: str  # which classifier's features the quality measures use, and its accuracy; "" if none
 
-    @property
-    def sentences(self) -> list[str]:
-        """The verdicts in words: one per measure and variant, or one line for a variant on one seed."""
-        out = []
-        for _, group, one_seed in analysis.by_variant(self.verdicts):
-            out += [one_seed] if one_seed else [v.sentence() for v in group]
-        return out
-
 
 def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None) -> Study:
     """Measure every bundle (all trained on one data set) and compare the variants paired by seed."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from datetime import datetime, timezone
 
 import numpy as np
 import plotly.graph_objects as go
 
 from ganviz.config import EARLY_STEPS, VARIANT_LABELS, VARIANTS
-from ganviz.measures.study import Study, study_table
+from ganviz.measures.study import Study, checkerboard_over_training, study_table
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
+from ganviz.present.texts import verdict_sections
 from ganviz.store.bundle import nearest_steps
 from ganviz.view.compare import Comparison
 
@@ -27,11 +29,19 @@ def _figures(figs: list[go.Figure]) -> list[str]:
     return [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
 
 
+def _bold(markdown: str) -> str:
+    """The page's markdown line as HTML: escaped, with its **bold** kept."""
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(markdown))
+
+
 def _study_html(study: Study, charts: dict[str, str]) -> str:
     rows = study_table(study)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    sentences = "".join(f"<li>{html.escape(s)}</li>" for s in study.sentences)
+    sections = verdict_sections(study.verdicts, checkerboard_over_training(study, (0, *EARLY_STEPS)))
+    verdicts = "".join(f"<li>{_bold(headline)}<ul>"
+                       + "".join(f"<li>{_bold(line[2:])}</li>" for line in every_measure.splitlines()) + "</ul></li>"
+                       for _, headline, every_measure in sections)
     seeds = sorted({r.seed for r in study.runs})
     titles = {"ratio_maps": "Where the power moved: log10(generated / real) per frequency",
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",
@@ -40,7 +50,7 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
             f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
             "against UpSampling2D + Conv2D: mean with its 95% t-interval and an exact sign-flip p-value. "
             f"Quality measures: {html.escape(study.classifier or 'no classifier for this data set')}.</p>"
-            f"<ul>{sentences}</ul>"
+            f"<ul>{verdicts}</ul>"
             + "".join(f"<h3>{titles[k]}</h3>{c}" for k, c in charts.items())
             + f"<h3>Every measure</h3><table><tr>{head}</tr>{body}</table>"
             "<p>Artifacts: Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020. "

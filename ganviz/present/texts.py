@@ -131,7 +131,7 @@ def verdict_sections(verdicts: list[Paired], over_training: list[tuple[int, dict
             out.append((variant, one_seed, ""))
             continue
         during = [(step, p) for step, _, pairs in over_training for p in pairs if p.b == variant]
-        bullets = "\n".join(f"- **{short_name(v.measure)}**: {v.sentence(named=False)}" for v in group)
+        bullets = "\n".join(f"- **{short_name(v.measure)}**: {v.sentence()}" for v in group)
         out.append((variant, verdict_headline(variant, group, during), bullets))
     return out
 
