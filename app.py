@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data
-from ganviz.config import BOOK_PAIR, EARLY_STEPS, VARIANT_LABELS, GANConfig
+from ganviz.config import BOOK_PAIR, VARIANT_LABELS, GANConfig
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
                                    side_by_side)
@@ -24,7 +24,7 @@ from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, own
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
-from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study, study_table
+from ganviz.measures.study import N_SAMPLES, Study, run_study, study_table
 from ganviz.present import texts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure, study_figures
 from ganviz.present.images import grid, interleave
@@ -255,8 +255,7 @@ def show_analysis() -> None:
         return st.error(study)
     st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
                                      study.classifier))
-    early = checkerboard_over_training(study, (0, *EARLY_STEPS))
-    for variant, headline, every_measure in texts.verdict_sections(study.verdicts, early):
+    for variant, headline, every_measure in texts.verdict_sections(study):
         st.markdown(headline)
         if every_measure:  # the book's pair open: it is the page's question
             with st.expander(f"Every measure: {VARIANT_LABELS[variant]}", expanded=variant in BOOK_PAIR):

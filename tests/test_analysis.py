@@ -169,8 +169,7 @@ def test_study_over_seeds(tmp_path):
     assert {(p.measure, p.b) for p in study.verdicts} == {(m, b) for m in analysis.MEASURES
                                                          for b in ("transpose", "transpose4")}
     assert all(p.seeds == ([0, 1] if p.b == "transpose" else [0]) for p in study.verdicts)
-    (pair, headline, bullets), (four, one_seed, none) = texts.verdict_sections(
-        study.verdicts, checkerboard_over_training(study, (0, 2)))
+    (pair, headline, bullets), (four, one_seed, none) = texts.verdict_sections(study)
     assert pair == "transpose" and headline.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 2 paired seeds")
     bullets = bullets.splitlines()
     assert len(bullets) == len(analysis.MEASURES) and all(line.startswith("- **") and line.endswith(".") for line in bullets)

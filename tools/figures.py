@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganviz.config import BASELINE, EARLY_STEPS, VARIANT_LABELS, VARIANTS
+from ganviz.config import BASELINE, VARIANT_LABELS, VARIANTS
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
 from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study, study_table
@@ -124,8 +124,7 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
             lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
         lines += checkerboard_table(study, variants, others)
-        early = checkerboard_over_training(study, (0, *EARLY_STEPS))
-        for _, headline, every_measure in verdict_sections(study.verdicts, early):  # as the page: headline, then each
+        for _, headline, every_measure in verdict_sections(study):  # as the page: headline, then each measure
             lines += [f"- {headline}", *(f"    {b}" for b in every_measure.splitlines())]
         lines.append("")
         if out is not None:

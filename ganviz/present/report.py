@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ganviz.config import EARLY_STEPS, VARIANT_LABELS, VARIANTS
-from ganviz.measures.study import Study, checkerboard_over_training, study_table
+from ganviz.measures.study import Study, study_table
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
 from ganviz.present.texts import verdict_sections
@@ -38,10 +38,9 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
     rows = study_table(study)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
-    sections = verdict_sections(study.verdicts, checkerboard_over_training(study, (0, *EARLY_STEPS)))
     verdicts = "".join(f"<li>{_bold(headline)}<ul>"
                        + "".join(f"<li>{_bold(line[2:])}</li>" for line in every_measure.splitlines()) + "</ul></li>"
-                       for _, headline, every_measure in sections)
+                       for _, headline, every_measure in verdict_sections(study))
     seeds = sorted({r.seed for r in study.runs})
     titles = {"ratio_maps": "Where the power moved: log10(generated / real) per frequency",
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",

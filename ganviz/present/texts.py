@@ -2,8 +2,9 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
-from ganviz.config import VARIANT_LABELS
+from ganviz.config import EARLY_STEPS, VARIANT_LABELS
 from ganviz.measures.analysis import Paired, by_variant, short_name
+from ganviz.measures.study import Study, checkerboard_over_training
 from ganviz.store.live import Live
 
 TITLE = "Upsampling vs transposed convolution in a GAN"
@@ -103,30 +104,32 @@ def verdict_headline(variant: str, group: list[Paired], during: list[tuple[int, 
     operators: the page leads with these lines and keeps the sentences a click away."""
     a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
     lead = f"**{b}** against {a}, {max(v.interval.n for v in group)} paired seeds:"
+    differ = [v for v in group if v.differs]
+    if differ:
+        final = "final generators differ in " + "; ".join(
+            f"**{short_name(v.measure)}** {v.size} ({v.agree} of {v.interval.n} seeds agree)" for v in differ) + "."
+        if len(differ) < len(group):
+            final += f" No difference beyond the spread in the other {len(group) - len(differ)}."
+    else:
+        final = f"final generators: no difference beyond the spread in any of the {len(group)} measures."
     early = [(s, p) for s, p in during if p.differs]
     if early:
-        lead += " during training, power at (pi, pi) " + ", ".join(
-            f"**{p.size}** at step {s} ({p.agree} of {p.interval.n} seeds agree)" for s, p in early) + ". Final"
+        training = "during training, power at (pi, pi) " + ", ".join(
+            f"**{p.size}** at step {s} ({p.agree} of {p.interval.n} seeds agree)" for s, p in early) + "."
     elif during:
-        lead += f" during training (steps {', '.join(str(s) for s, _ in during)}), power at (pi, pi) within the " \
-                "spread. Final"
+        training = f"during training (steps {', '.join(str(s) for s, _ in during)}), power at (pi, pi) within the spread."
     else:
-        lead += " final"
-    differ = [v for v in group if v.differs]
-    if not differ:
-        return f"{lead} generators: no difference beyond the spread in any of the {len(group)} measures."
-    found = "; ".join(f"**{short_name(v.measure)}** {v.size} ({v.agree} of {v.interval.n} seeds agree)" for v in differ)
-    rest = len(group) - len(differ)
-    return f"{lead} generators differ in {found}." + (f" No difference beyond the spread in the other {rest}." if rest else "")
+        return f"{lead} {final}"
+    return f"{lead} {training} {final[0].upper()}{final[1:]}"
 
 
-def verdict_sections(verdicts: list[Paired], over_training: list[tuple[int, dict, list[Paired]]] = ()
-                     ) -> list[tuple[str, str, str]]:
+def verdict_sections(study: Study) -> list[tuple[str, str, str]]:
     """Per variant against the baseline: (variant, its headline, a bullet per measure with the
     paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets.
-    `over_training`: measures.study.checkerboard_over_training at the steps the headlines name."""
+    The headlines name the checkerboard at step 0 and at the early steps the page shows."""
+    over_training = checkerboard_over_training(study, (0, *EARLY_STEPS))
     out = []
-    for variant, group, one_seed in by_variant(verdicts):
+    for variant, group, one_seed in by_variant(study.verdicts):
         if one_seed:
             out.append((variant, one_seed, ""))
             continue
