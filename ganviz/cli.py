@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,10 +16,10 @@ from ganviz.config import (BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
-PRETRAINED_RUNS = (  # (dataset spec, seed, variants): what `pretrain` regenerates under pretrained/, in order
-    *(("doodles:camel", seed, BOOK_PAIR) for seed in range(5)),
-    *(("fashion-mnist", seed, BOOK_PAIR) for seed in range(3)),
-    *(("doodles:camel", seed, VARIANTS[2:]) for seed in range(3)),  # the other operators, paired by seed
+PRETRAINED = (  # (data set spec, variants, seeds): the studies `pretrain` regenerates under pretrained/, in order
+    ("doodles:camel", BOOK_PAIR, range(10)),
+    ("fashion-mnist", BOOK_PAIR, range(5)),
+    ("doodles:camel", VARIANTS[2:], range(5)),  # the other operators, paired with the book's pair by seed
 )
 
 
@@ -50,6 +49,12 @@ def _positive(text: str, most: int | None = None) -> int:
 def _up_to(most: int):
     """Parser for a whole number from 1 to `most`: a batch or a picture that fits in memory."""
     return lambda text: _positive(text, most)
+
+
+def _parallel(text: str) -> str:
+    if text != "auto":
+        _positive(text, 64)
+    return text
 
 
 def _unit(zero_ok: bool):
@@ -96,29 +101,33 @@ def _print_download(done: int, total: int) -> None:
           end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
 
-def import_tensorflow(verbose: bool = False) -> None:
+def import_tensorflow(verbose: bool = False, threads: int | None = None) -> None:
     """Import TensorFlow with its C++/absl start-up logs (CUDA probes, oneDNN notices) sent to
     /dev/null, so the CLI prints only its own words; `--verbose` or GANVIZ_VERBOSE=1 shows them.
     Those logs are written to file descriptor 2 by C++ before Python's logging exists, so the
-    descriptor itself is redirected around the import."""
+    descriptor itself is redirected around the import. `threads` caps TensorFlow's thread pools
+    (a study's parallel runs share the cores)."""
     verbose = verbose or os.environ.get("GANVIZ_VERBOSE", "") not in ("", "0")
     if "tensorflow" in sys.modules:
         return
-    if verbose:
-        import tensorflow  # noqa: F401
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
     try:
         import tensorflow as tf
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         tf.config.list_physical_devices()  # device probes log once, here
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    tf.get_logger().setLevel("ERROR")  # retracing notes and other Python-side warnings
+        if not verbose:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+    if not verbose:
+        tf.get_logger().setLevel("ERROR")  # retracing notes and other Python-side warnings
 
 
 def _writes_files(strategy: str) -> bool:
@@ -194,53 +203,93 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(args.out)
 
 
-def cmd_pretrain(args: argparse.Namespace) -> None:
-    """Train every pretrained run that is missing (all with --force), then make its bundles
-    slim: the discriminator and the checkpoint only serve further training, and dropping them,
-    and storing the generator in float16, keeps pretrained/ small enough to ship. A run stopped
-    or killed part way (its checkpoint is still there) resumes where it was; asked for another
-    recipe (--steps, --measure-size), pretrain refuses rather than overwrite hours of training.
-    Operators beyond the book's pair train in a hidden folder beside the seed's pair and join
-    its folder when done, so the page offers all of a seed's operators."""
-    from ganviz import data
-    from ganviz.store.bundle import CHECKPOINT, load_run, replace_dir
-    import_tensorflow(args.verbose)
-    from ganviz.gan import run
-    config, hook = GANConfig(measure_size=args.measure_size), None if args.quiet else _print_progress
-    for spec, seed, variants in PRETRAINED_RUNS:
-        out = Path(args.out) / f"{spec.replace(':', '-')}-s{seed}"
-        work = out if variants == BOOK_PAIR else out / f".training-{'-'.join(variants)}"
-        name = f"{out} ({', '.join(variants)})"
-        cut_off = (work / CHECKPOINT).is_file()  # pretrain deletes it when a run ends
-        if not args.force and not cut_off and all((out / v / "config.json").is_file() for v in variants):
-            if work != out:
-                shutil.rmtree(work, ignore_errors=True)  # what a kill after the checkpoint's removal left
-            _slim(out, variants)
-            print(f"{name}: present (--force retrains it)", flush=True)
-            continue
+def _run_study(studies: list[tuple[GANConfig, tuple[str, ...], list[int]]], args: argparse.Namespace,
+               slim: bool) -> list[str]:
+    """Train the missing runs of one or more studies (config, variants, seeds: one run per seed,
+    its variants in lockstep) under args.out, `args.parallel` at once, in one queue; returns the
+    runs that failed. One code path for `study` and `pretrain`."""
+    from ganviz import runner
+    out, jobs = Path(args.out), []
+    for config, variants, seeds in studies:
+        todo, done = runner.plan(config, variants, seeds, out, args.force)
+        jobs += todo
+        if done and not args.quiet:
+            print(f"{', '.join(done)} ({', '.join(variants)}): done already; --force retrains them", flush=True)
+        for name in done if slim else ():
+            _slim(out / name, variants)
+    if not jobs:
+        return []
+    parallel = min(len(jobs), runner.auto_parallel() if args.parallel == "auto" else int(args.parallel))
+    finish = _slim if slim else None
+    if parallel > 1:
+        def child(job: runner.Job, threads: int) -> list[str]:
+            return runner.child_command(
+                ["study", "--dataset", job.config.dataset, "--variants", ",".join(job.variants),
+                 "--seeds", str(job.config.seed), "--steps", str(job.config.steps), "--precision", job.config.precision,
+                 "--measure-size", str(job.config.measure_size), "--batch", str(job.config.batch_size),
+                 "--out", args.out, "--parallel", "1",
+                 "--threads", str(threads), "--quiet", "--no-verdicts", *(["--force"] * args.force),
+                 *(["--slim"] * slim)])
+        return runner.run_parallel(jobs, child, parallel, lambda line: print(line, flush=True))
+    import_tensorflow(args.verbose, args.threads)
+    progress = runner.Progress(jobs)
+    hook = None if args.quiet or not sys.stderr.isatty() else _print_progress
+    for job in jobs:
         t0 = time.time()
-        cfg = config.replace(dataset=spec, seed=seed, steps=args.steps)
-        saved = load_run(work) if cut_off and not args.force else None
-        if saved is not None and saved[:2] != (cfg, variants):  # hours of training: never overwritten by a typo
-            there = saved[0].to_dict()
-            changed = [f"{k} {there[k]} there, {v} asked" for k, v in cfg.to_dict().items() if there[k] != v]
-            changed += [f"variants {', '.join(saved[1])} there"] if saved[1] != variants else []
-            raise UsageError(f"{name}: its checkpoint is of another recipe ({'; '.join(changed)}); rerun with the "
-                             f"options it was started with, or delete {work} to start it over")
-        if saved is not None:
-            trainer = run.restore(cfg, variants, saved[3], data.load_matching(spec, None, saved[2]).images, hook)
-            print(f"{name}: resuming at step {trainer.step}", flush=True)
-        else:
-            trainer = run.start(cfg, variants, data.load(spec).images, work, hook)
-        run.train(trainer, work)
-        if work != out:  # bundles first: killed before the checkpoint goes, a rerun only rewrites them
-            for v in variants:
-                replace_dir(work / v, out / v)
-            shutil.rmtree(work)  # and the checkpoint with it
-        else:
-            (work / CHECKPOINT).unlink()
-        _slim(out, variants)
-        print(f"{name}: {time.time() - t0:.0f} s", flush=True)
+        if not args.quiet:
+            print(progress.line(job, "started"), flush=True)
+        how = runner.train_job(job, args.force, finish, hook)
+        progress.finish(job)
+        print(how if args.quiet else progress.line(job, f"done in {runner.format_duration(time.time() - t0)} ({how})"),
+              flush=True)
+    return []
+
+
+def cmd_study(args: argparse.Namespace) -> None:
+    """A paired multi-seed comparison on any data set: every variant of each seed in lockstep,
+    resumable, sharded over processes or machines; then the paired verdicts over every finished seed."""
+    from ganviz import data, runner
+    variants = runner.parse_variants(args.variants)
+    seeds = runner.parse_seeds(args.seeds)
+    index, count = runner.parse_shard(args.shard, dict(os.environ), args.shard_count)
+    mine = seeds[index::count]
+    if not mine:
+        raise UsageError(f"shard {index}/{count} has no seeds of {args.seeds!r} ({len(seeds)} seeds)")
+    config = GANConfig(dataset=args.dataset, steps=args.steps, precision=args.precision,
+                       measure_size=args.measure_size, batch_size=args.batch)
+    data.load(args.dataset, progress=None if args.quiet else _print_download)  # bad specs fail here, in one line
+    failed = _run_study([(config, variants, mine)], args, args.slim)
+    if failed:
+        raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
+                        "rerun the same command to resume them")
+    if not args.no_verdicts:
+        _print_verdicts(Path(args.out), args.dataset)
+
+
+def _print_verdicts(out: Path, spec: str) -> None:
+    """The paired verdicts over every finished seed of the study in `out`, as the Analysis page
+    states them (measured now: a minute for ten seeds)."""
+    from ganviz.measures.study import run_study
+    from ganviz.present.texts import plain, verdict_sections
+    bundles = _bundles_under([str(out)], spec)
+    if len({b.variant for b in bundles}) < 2:
+        return
+    for _, headline, _ in verdict_sections(run_study(bundles)):
+        print(plain(headline))
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    """The shipped studies under pretrained/ (the book's recipe): train what is missing, resume
+    what was cut off, and make every finished bundle slim: the discriminator only serves further
+    training, and dropping it, and storing the generator in float16, keeps pretrained/ small
+    enough to ship."""
+    base = GANConfig(steps=args.steps, measure_size=args.measure_size)
+    args.shard, args.slim = None, True
+    failed = _run_study([(base.replace(dataset=spec), variants, list(seeds)) for spec, variants, seeds in PRETRAINED],
+                        args, slim=True)
+    if failed:
+        raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
+                        "rerun pretrain to resume them")
 
 
 def _slim(out: Path, variants: tuple[str, ...]) -> None:
@@ -359,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     loud = _Parser(add_help=False)  # for the commands that load TensorFlow
     loud.add_argument("--verbose", action="store_true",
                       help="show TensorFlow's start-up logs (hidden by default; also GANVIZ_VERBOSE=1)")
+    studying = _Parser(add_help=False)  # study and pretrain
+    studying.add_argument("--parallel", default="auto", type=_parallel,
+                          help="runs at once, each on its share of the cores: auto (one per core, as many as fit "
+                               "in memory) or a number (default %(default)s)")
+    studying.add_argument("--threads", type=_positive, default=None, help=argparse.SUPPRESS)
+    studying.add_argument("--force", action="store_true", help="retrain runs that are already there, "
+                          "or that hold another recipe")
+    studying.add_argument("--quiet", action="store_true", help="one line per run only (for logs)")
 
     t = sub.add_parser("train", parents=[loud], help="train one or both generator variants and write bundles")
     t.add_argument("--variant", choices=(*VARIANTS, "both", "all"), default="both",
@@ -400,13 +457,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
-    r = sub.add_parser("pretrain", parents=[loud], help="regenerate the bundles in pretrained/ (book recipe, several "
-                                                        "seeds; the other operators on camel seeds 0-2)")
+    st = sub.add_parser("study", parents=[loud, studying],
+                        help="a paired multi-seed comparison of operators on any data set, resumable and sharded")
+    st.add_argument("--dataset", default=d.dataset, help=SPECS)
+    st.add_argument("--variants", default=",".join(BOOK_PAIR),
+                    help=f"comma-separated operators, or all (default %(default)s; from {', '.join(VARIANTS)})")
+    st.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-9, 3 or 0,2,5-7 (default %(default)s)")
+    st.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
+    st.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
+    st.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="(default: the book's %(default)s)")
+    st.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
+    st.add_argument("--out", required=True, help="the study's folder: one subfolder per seed, one bundle per variant")
+    st.add_argument("--shard", metavar="I/N", help="train every N-th seed from index I (a job array's task; default: "
+                    "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX, else all)")
+    st.add_argument("--shard-count", type=_positive, metavar="N", help="with JOB_COMPLETION_INDEX (a Kubernetes "
+                    "Indexed Job): the number of shards, the Job's completions")
+    st.add_argument("--no-verdicts", action="store_true", help="skip measuring the paired verdicts at the end")
+    st.add_argument("--slim", action="store_true", help=argparse.SUPPRESS)  # pretrain's children
+    st.set_defaults(func=cmd_study)
+
+    r = sub.add_parser("pretrain", parents=[loud, studying],
+                       help="regenerate the studies in pretrained/ (the book's recipe: the book's pair on camel "
+                            "seeds 0-9 and Fashion-MNIST seeds 0-4, the other operators on camel seeds 0-4)")
     r.add_argument("--out", default="pretrained", help="folder of the runs, one subfolder per data set and seed")
     r.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
     r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
-    r.add_argument("--force", action="store_true", help="retrain runs that are already there")
-    r.add_argument("--quiet", action="store_true", help="no progress bar (for logs)")
     r.set_defaults(func=cmd_pretrain)
 
     c = sub.add_parser("classifier", parents=[loud],

@@ -123,6 +123,11 @@ def verdict_headline(variant: str, group: list[Paired], during: list[tuple[int, 
     return f"{lead} {training} {final[0].upper()}{final[1:]}"
 
 
+def plain(markdown: str) -> str:
+    """A line of the page's markdown for a terminal: no bold marks."""
+    return markdown.replace("**", "")
+
+
 def verdict_sections(study: Study) -> list[tuple[str, str, str]]:
     """Per variant against the baseline: (variant, its headline, a bullet per measure with the
     paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets.
