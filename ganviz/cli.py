@@ -262,20 +262,9 @@ def cmd_study(args: argparse.Namespace) -> None:
     if failed:
         raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
                         "rerun the same command to resume them")
-    if not args.no_verdicts:
-        _print_verdicts(Path(args.out), args.dataset)
-
-
-def _print_verdicts(out: Path, spec: str) -> None:
-    """The paired verdicts over every finished seed of the study in `out`, as the Analysis page
-    states them (measured now: a minute for ten seeds)."""
-    from ganviz.measures.study import run_study
-    from ganviz.present.texts import plain, verdict_sections
-    bundles = _bundles_under([str(out)], spec)
-    if len({b.variant for b in bundles}) < 2:
-        return
-    for _, headline, _ in verdict_sections(run_study(bundles)):
-        print(plain(headline))
+    if not args.no_verdicts and len(variants) > 1:
+        cmd_report(argparse.Namespace(paths=[args.out], dataset=args.dataset, seed=0, json=None,
+                                      out=str(Path(args.out) / "report.html")))
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -311,10 +300,13 @@ def cmd_classifier(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    """The paired verdicts over every seed found, printed; the self-contained HTML report; and
+    with --json the table behind the verdicts."""
     from ganviz import data
     from ganviz.errors import BundleError
-    from ganviz.measures.study import run_study
+    from ganviz.measures.study import run_study, verdict_table
     from ganviz.present.report import build_report
+    from ganviz.present.texts import plain, verdict_sections
     from ganviz.view.compare import compare
     from ganviz.view.inference import NumpyGenerator
 
@@ -332,6 +324,11 @@ def cmd_report(args: argparse.Namespace) -> None:
     first.sort(key=lambda b: VARIANTS.index(b.variant))
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
     study = run_study(chosen) if train is not None else None
+    if study is not None:
+        for _, headline, _ in verdict_sections(study):
+            print(plain(headline))
+        if args.json:
+            Path(args.json).write_text(json.dumps(verdict_table(study), indent=1))
     skipped = sorted({b.config.dataset for b in bundles} - {spec})
     notes = [f"data set {spec}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
     notes += [f"left out (other data sets): {', '.join(skipped)}"] if skipped else []
@@ -339,6 +336,8 @@ def cmd_report(args: argparse.Namespace) -> None:
                                            train, notes, study=study,
                                            timelines={b.variant: (b.timeline_steps, b.timeline) for b in first}))
     print(args.out)
+    if args.json and study is not None:
+        print(args.json)
 
 
 def _bundles_under(roots: list[str], spec: str | None = None) -> list:
@@ -497,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--dataset", help="which data set's runs to report (default: the first bundle's)")
     rp.add_argument("--seed", type=int, default=0, help="sample seed for the side-by-side grids")
     rp.add_argument("--out", default="report.html")
+    rp.add_argument("--json", metavar="PATH", help="also write the table behind the paired verdicts here (JSON)")
     rp.set_defaults(func=cmd_report)
 
     f = sub.add_parser("figures", help="draw docs/ pictures: the doodles, and replays of the pretrained runs")

@@ -173,3 +173,17 @@ def test_pretrain_is_a_study_of_the_shipped_recipe_slim(tmp_path, monkeypatch, c
     capsys.readouterr()
     assert main(argv) == 0
     assert sorted(p.name for p in folder.iterdir()) == ["transpose", "transpose4", "upsample"]
+
+
+def test_report_prints_the_verdicts_and_writes_their_table(whole, tmp_path, capsys):
+    import json
+    assert main(["report", str(whole), "--out", str(tmp_path / "r.html"), "--json", str(tmp_path / "t.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Conv2DTranspose against UpSampling2D + Conv2D, 2 paired seeds:")
+    rows = json.loads((tmp_path / "t.json").read_text())
+    final = {r["measure"]: r for r in rows if r["moment"] == "final"}
+    assert len(final) == 10 and {r["moment"] for r in rows} == {"step 0", "step 8", "final"}
+    corner = final["corner"]
+    assert corner["seeds"] == [0, 1] and len(corner["differences"]) == 2
+    assert corner["mean"] == pytest.approx(np.mean(corner["differences"]))
+    assert corner["low"] <= corner["mean"] <= corner["high"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ganviz import data
-from ganviz.config import BASELINE, VARIANTS
+from ganviz.config import BASELINE, EARLY_STEPS, VARIANTS
 from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
@@ -97,6 +97,24 @@ def checkerboard_over_training(study: Study, wanted: tuple[int, ...]) -> list[tu
                  for v, by_seed in at.items() if v != BASELINE and BASELINE in at]
         out.append((step, means, [p for p in pairs if p is not None]))
     return out
+
+
+MOMENTS = (0, *EARLY_STEPS)  # training steps (the recorded ones nearest) where the checkerboard is measured paired
+
+
+def verdict_table(study: Study) -> list[dict]:
+    """The numbers behind the paired verdicts, one row per operator, moment and measure: the
+    (pi, pi) power at the recorded steps nearest MOMENTS, then every measure of the final
+    generators. A "log" measure's mean and interval are natural-log ratios of the operator to the
+    baseline (exp() reads them as "x times"); a "diff" measure's are differences."""
+    rows = [(f"step {step}", step, p) for step, _, pairs in checkerboard_over_training(study, MOMENTS) for p in pairs]
+    rows += [("final", None, p) for p in study.verdicts]
+    return [{"operator": p.b, "baseline": p.a, "moment": moment, "step": step, "measure": p.measure,
+             "kind": analysis.MEASURES[p.measure][1], "mean": float(p.interval.mean), "low": float(p.interval.low),
+             "high": float(p.interval.high), "seeds": [int(s) for s in p.seeds],
+             "differences": [float(d) for d in p.diffs], "agree": p.agree, "sign_flip_p": float(p.p),
+             "differs": bool(p.differs)}
+            for moment, step, p in sorted(rows, key=lambda r: VARIANTS.index(r[2].b))]
 
 
 def study_table(study: Study) -> list[dict[str, str]]:
