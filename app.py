@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from ganviz import operators
 from ganviz import data
-from ganviz.config import BOOK_PAIR, VARIANT_LABELS, GANConfig
+from ganviz.config import BOOK_PAIR, GANConfig
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
                                    side_by_side)
@@ -155,7 +156,7 @@ with st.sidebar:
     run = next((r for r in runs if r.name == state.run), None)
     if run is not None and len(run.bundles) > 2:  # a run of more operators: any two side by side
         run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), default_pair(run.bundles),
-                                               max_selections=2, format_func=VARIANT_LABELS.get))
+                                               max_selections=2, format_func=operators.label))
     st.number_input("Sample seed (latent z)", 0, 2**31 - 1, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
@@ -176,7 +177,7 @@ def variant_columns(variants) -> list:
     """One column per variant, headed by its operator's name."""
     cols = st.columns(len(variants))
     for col, variant in zip(cols, variants):
-        col.subheader(VARIANT_LABELS[variant])
+        col.subheader(operators.label(variant))
         col.caption(f"`{variant}` generator")
     return cols
 
@@ -221,7 +222,7 @@ def look_closer(images: dict[str, np.ndarray], what: str) -> None:
     with st.container(border=True):
         i = st.number_input("Image #", 1, len(next(iter(images.values()))), 1, key=f"closer-{what}") - 1
         for col, (variant, x) in zip(st.columns(len(images)), images.items()):
-            col.image(grid(x[i:i + 1], scale=10), caption=f"{VARIANT_LABELS[variant]} #{i + 1}")
+            col.image(grid(x[i:i + 1], scale=10), caption=f"{operators.label(variant)} #{i + 1}")
         real = cached_real_spectrum(config.dataset)
         if real is None:
             return st.info("The training images are unavailable, so there is no real spectrum to compare with.")
@@ -258,7 +259,7 @@ def show_analysis() -> None:
     for variant, headline, every_measure in texts.verdict_sections(study):
         st.markdown(headline)
         if every_measure:  # the book's pair open: it is the page's question
-            with st.expander(f"Every measure: {VARIANT_LABELS[variant]}", expanded=variant in BOOK_PAIR):
+            with st.expander(f"Every measure: {operators.label(variant)}", expanded=variant in BOOK_PAIR):
                 st.markdown(every_measure)
     for name, fig in study_figures(study).items():  # the pictures, each under what it shows
         st.markdown(texts.FIGURES[name])

@@ -11,15 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz.config import (BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_BATCH, PRECISIONS, STRATEGIES, VARIANTS,
-                           GANConfig)
+from ganviz import operators
+from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_BATCH, PRECISIONS, STRATEGIES, GANConfig
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 
 PRETRAINED = (  # (data set spec, variants, seeds): the studies `pretrain` regenerates under pretrained/, in order
     ("doodles:camel", BOOK_PAIR, range(10)),
     ("fashion-mnist", BOOK_PAIR, range(5)),
-    ("doodles:camel", VARIANTS[2:], range(5)),  # the other operators, paired with the book's pair by seed
+    ("doodles:camel", tuple(n for n in operators.names() if n not in BOOK_PAIR), range(5)),  # paired with it by seed
 )
 
 
@@ -162,9 +162,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         if not args.out:
             raise UsageError("python -m ganviz train: --out DIR is required (or --resume DIR)")
         out, state = Path(args.out), None
-        variants = {"both": BOOK_PAIR, "all": VARIANTS}.get(args.variant, (args.variant,))
+        variants = {"both": BOOK_PAIR, "all": operators.names()}.get(args.variant, (args.variant,))
         config = GANConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch, seed=args.seed,
-                           d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout, variant=variants[0],
+                           d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout,
                            fused_step=args.fused, precision=args.precision, measure_size=args.measure_size)
         dataset = data.load(config.dataset, invert=invert, progress=progress)
     if _writes_files(args.strategy):
@@ -321,7 +321,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     except data.DataError as exc:
         print(f"note: no nearest-neighbour panels or study ({exc})", file=sys.stderr)
         train = None
-    first.sort(key=lambda b: VARIANTS.index(b.variant))
+    first.sort(key=lambda b: operators.order(b.variant))
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
     study = run_study(chosen) if train is not None else None
     if study is not None:
@@ -385,12 +385,10 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    if args.against and not args.viewer:
-        raise UsageError("ganviz bench: --against times the viewer only; add --viewer (see --help)")
     import_tensorflow(args.verbose)
     _tools()
     from tools.bench import main as bench_main
-    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.against)
+    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -417,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     studying.add_argument("--quiet", action="store_true", help="one line per run only (for logs)")
 
     t = sub.add_parser("train", parents=[loud], help="train one or both generator variants and write bundles")
-    t.add_argument("--variant", choices=(*VARIANTS, "both", "all"), default="both",
+    t.add_argument("--variant", choices=(*operators.names(), "both", "all"), default="both",
                    help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
     t.add_argument("--steps", type=_positive, default=d.steps)
     t.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
@@ -460,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a paired multi-seed comparison of operators on any data set, resumable and sharded")
     st.add_argument("--dataset", default=d.dataset, help=SPECS)
     st.add_argument("--variants", default=",".join(BOOK_PAIR),
-                    help=f"comma-separated operators, or all (default %(default)s; from {', '.join(VARIANTS)})")
+                    help=f"comma-separated operators, or all (default %(default)s; from {', '.join(operators.names())})")
     st.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-9, 3 or 0,2,5-7 (default %(default)s)")
     st.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
     st.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
@@ -518,8 +516,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
     b.add_argument("--viewer", action="store_true",
                    help="only the dashboard viewer: images/s and GFLOP/s against NumPy's matmul peak (seconds)")
-    b.add_argument("--against", metavar="REV", help="with --viewer: also time the viewer of this git revision on "
-                                                    "the same weights (4d1b00e: this round's start)")
     b.set_defaults(func=cmd_bench)
 
     ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ganviz.config import VARIANTS, GANConfig
+from ganviz import operators
+from ganviz.config import GANConfig
 from ganviz.errors import UserError
-from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_run, replace_dir
+from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_run, replace_dir, stored_config
 
 LOCK = "lock"
 # Fields that may differ between the runs of one study: the rest is its recipe.
@@ -55,12 +56,13 @@ def parse_seeds(text: str) -> list[int]:
 
 def parse_variants(text: str) -> tuple[str, ...]:
     """'upsample,transpose' or 'all' -> variants in the registry's order."""
-    asked = VARIANTS if text.strip() == "all" else tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in asked if v not in VARIANTS]
+    known = operators.names()
+    asked = known if text.strip() == "all" else tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in asked if v not in known]
     if unknown or not asked:
         raise UserError(f"--variants {text!r}: unknown {', '.join(map(repr, unknown)) or 'empty list'}; "
-                        f"choose from {', '.join(VARIANTS)} (comma-separated) or all")
-    return tuple(v for v in VARIANTS if v in asked)
+                        f"choose from {', '.join(known)} (comma-separated) or all")
+    return tuple(v for v in known if v in asked)
 
 
 def parse_shard(text: str | None, env: dict[str, str], count: int | None = None) -> tuple[int, int]:
@@ -157,7 +159,7 @@ def _recipes_in(folder: Path) -> Iterator[dict]:
     """The configs (as dicts) of the finished bundles and runs in progress in a seed's folder."""
     for path in sorted(folder.glob("*/config.json")):
         try:
-            yield GANConfig.from_dict(json.loads(path.read_text())["config"]).to_dict()
+            yield stored_config(json.loads(path.read_text())["config"])[0].to_dict()
         except (OSError, ValueError, KeyError, TypeError):
             raise UserError(f"{path}: unreadable bundle config; delete the bundle or add --force") from None
     for work in sorted(folder.glob(".training-*")):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganviz.config import VARIANT_LABELS
+from ganviz import operators
 from ganviz.data import as_model_scale
 
 # "High frequency": radial bins at or beyond this fraction of the Nyquist radius (side / 2).
@@ -100,4 +100,4 @@ def ratio_map(generated: np.ndarray, real: np.ndarray) -> np.ndarray:
 
 def closer_maps(images: dict[str, np.ndarray], i: int, real: np.ndarray) -> dict[str, np.ndarray]:
     """The ratio map of image `i` of each variant's batch alone: where that one image's power sits."""
-    return {f"{VARIANT_LABELS[v]} #{i + 1}": ratio_map(power_spectrum(x[i:i + 1]), real) for v, x in images.items()}
+    return {f"{operators.label(v)} #{i + 1}": ratio_map(power_spectrum(x[i:i + 1]), real) for v, x in images.items()}

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from conftest import assert_same_picture
 
-from ganviz.config import BOOK_PAIR, VARIANTS
+from ganviz import operators
+from ganviz.config import BOOK_PAIR
 from ganviz.data import to_uint8
 from ganviz.gan.models import generator_from_bundle
 from ganviz.store.bundle import CHECKPOINT, find_bundles, load_bundle
@@ -19,14 +20,15 @@ def test_the_pretrained_runs_are_there():
     runs = {p.parent.name for p in BUNDLES}
     assert {f"doodles-camel-s{s}" for s in range(5)} | {f"fashion-mnist-s{s}" for s in range(3)} <= runs
     for r in runs:  # every seed has the book's pair; some also the other operators, paired with it
-        assert set(BOOK_PAIR) <= {b.name for b in BUNDLES if b.parent.name == r} <= set(VARIANTS)
-    for s in range(3):  # every operator on camel seeds 0-2, paired with the book's pair of the seed
-        assert {b.name for b in BUNDLES if b.parent.name == f"doodles-camel-s{s}"} == set(VARIANTS)
+        assert set(BOOK_PAIR) <= {b.name for b in BUNDLES if b.parent.name == r} <= set(operators.names())
+    fixes = {"subpixel", "bilinear", "transpose4"}  # on camel seeds 0-2, paired with the book's pair of the seed
+    for s in range(3):
+        assert set(BOOK_PAIR) | fixes <= {b.name for b in BUNDLES if b.parent.name == f"doodles-camel-s{s}"}
     # what is shipped: a run still training keeps its checkpoint there (or in a hidden folder
     # beside the seed's pair), ignored by git, until it ends
     shipped = [f for f in PRETRAINED.rglob("*") if f.is_file() and f.name != CHECKPOINT
                and not any(part.startswith(".") for part in f.relative_to(PRETRAINED).parts)]
-    assert sum(f.stat().st_size for f in shipped) <= 80 * 10**6  # the most #18 allows
+    assert sum(f.stat().st_size for f in shipped) <= 128 * 2**20  # the most #29 allows
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=[f"{p.parent.name}/{p.name}" for p in BUNDLES])
@@ -48,9 +50,10 @@ GROUPS = sorted({tuple(load_bundle(p).meta["trained_together"])
 @pytest.mark.parametrize("group", GROUPS, ids=["-".join(g) for g in GROUPS])
 def test_the_recipe_reproduces_the_first_steps(group):
     """A fresh run of the recipe repeats the stored losses: the first step to float precision,
-    the next ones within 1%. The stored pair predates the fused batch norm (same maths, other
+    the next ones within 3%. The stored pair predates the fused batch norm (same maths, other
     rounding), and RMSprop turns round-off in the zero gradients of biases feeding batch norm
-    into full-size steps, so later steps drift apart by ~0.4% (two fresh runs stay bit-identical:
+    into full-size steps, so later steps drift apart: by ~0.4% on the Xeon that trained them, by up
+    to 1.3% on an AMD EPYC with AVX-512 (two fresh runs on one machine stay bit-identical:
     tests/test_training.py)."""
     from ganviz.data import load
     from ganviz.gan.training import Trainer
@@ -62,4 +65,4 @@ def test_the_recipe_reproduces_the_first_steps(group):
         stored = load_bundle(PRETRAINED / "doodles-camel-s0" / variant).history
         for metric, values in t.history[variant].items():
             np.testing.assert_allclose(values[0], stored[metric][0], rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(values, stored[metric][:3], rtol=1e-2, atol=1e-6)
+            np.testing.assert_allclose(values, stored[metric][:3], rtol=3e-2, atol=1e-6)

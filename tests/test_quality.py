@@ -30,7 +30,8 @@ def test_real_images_score_as_real_and_an_untrained_generator_far_worse(doodles)
     real = quality.quality(train, held)
     assert abs(real["kid"]) < 5 * real["kid_se"] + 1.0 and real["precision"] > 0.9 and real["recall"] > 0.9
     from ganviz.config import GANConfig
-    from ganviz.view.inference import NumpyGenerator, weight_shapes
+    from ganviz.view.inference import NumpyGenerator
+    from ganviz.view.weights import weight_shapes
     rng = np.random.default_rng(0)  # a generator at step 0: the book's N(0, 0.02) weights, unit batch norm
     weights = {k: (rng.normal(0, 0.02, s) if k.endswith("kernel") else
                    np.ones(s) if k.endswith(("gamma", "moving_variance")) else np.zeros(s)).astype(np.float32)

@@ -11,7 +11,7 @@ import pytest
 
 from ganviz.cli import main
 from ganviz.store.bundle import checkpoint_progress, load_bundle, read_weights
-from ganviz.view.inference import weight_shapes
+from ganviz.view.weights import weight_shapes
 
 ARGS = ["--variant", "both", "--steps", "14", "--batch", "8", "--dataset", "doodles:camel:64", "--seed", "3",
         "--measure-size", "8"]

@@ -14,7 +14,7 @@ from ganviz.cli import main
 from ganviz.config import BOOK_PAIR
 from ganviz.errors import UserError
 from ganviz.store.bundle import load_bundle, read_weights
-from ganviz.view.inference import weight_shapes
+from ganviz.view.weights import weight_shapes
 
 ARGS = ["--dataset", "doodles:camel:64", "--variants", "upsample,transpose", "--steps", "8", "--batch", "8",
         "--measure-size", "8", "--no-verdicts", "--quiet"]

@@ -10,13 +10,9 @@ on one machine; CI runs `--quick` to prove it works and never asserts speed.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,12 +21,12 @@ import numba
 import numpy as np
 import tensorflow as tf
 
-from ganviz import data
-from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
-from ganviz.gan.models import UpsampleConv2D, build_discriminator, build_generator
+from ganviz import data, operators
+from ganviz.config import BOOK_PAIR, GANConfig
+from ganviz.gan.blocks import UpsampleConv2D
+from ganviz.gan.models import build_discriminator, build_generator
 from ganviz.gan.training import GAN
 from ganviz.noise import batch_stream
-from ganviz.store import bundle as store_bundle
 from ganviz.view.neighbours import L1Index, nearest_l1, nearest_l1_numpy, to_rows
 
 ROOT = Path(__file__).parents[1]
@@ -153,20 +149,19 @@ def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int,
                    variants: tuple[str, ...] = BOOK_PAIR) -> list[dict]:
     rows = []
     for variant in variants:
-        cfg = config.replace(variant=variant)
         row = {"variant": variant}
         for name, loop, changes, fused_layer in SETUPS:
-            setup = cfg.replace(**changes)
+            setup = config.replace(**changes)
             if loop == "book":
                 step = BookLoop(setup, variant).step
             else:
                 step = GAN(setup, variant, fused_upsample=fused_layer).train_step
             row[f"{name}_images_per_s"] = _throughput(step, setup, x, warmup, steps)
             row[f"{name}_speedup"] = row[f"{name}_images_per_s"] / row["book_images_per_s"]
-        row["model_gflop_per_step"] = step_flops(cfg, variant) / 1e9
-        row["executed_gflop_per_step"] = step_flops(cfg, variant, fused=True) / 1e9
+        row["model_gflop_per_step"] = step_flops(config, variant) / 1e9
+        row["executed_gflop_per_step"] = step_flops(config, variant, fused=True) / 1e9
         for name in ("ganviz", "ganviz_bf16"):
-            row[f"{name}_gflop_per_s"] = row["executed_gflop_per_step"] * row[f"{name}_images_per_s"] / cfg.batch_size
+            row[f"{name}_gflop_per_s"] = row["executed_gflop_per_step"] * row[f"{name}_images_per_s"] / config.batch_size
         rows.append(row)
     return rows
 
@@ -179,7 +174,7 @@ def _op_kind(name: str) -> str:
     return next((kind for kind, marks in OP_KINDS if any(m in name for m in marks)), "other")
 
 
-def op_profile(config: GANConfig, x: np.ndarray, steps: int) -> dict[str, float]:
+def op_profile(config: GANConfig, variant: str, x: np.ndarray, steps: int) -> dict[str, float]:
     """Where a training step's time goes: milliseconds of TensorFlow worker-thread time per step,
     by kind of op, from TensorFlow's own profiler (summed over threads, so above the wall time)."""
     import tempfile
@@ -187,7 +182,7 @@ def op_profile(config: GANConfig, x: np.ndarray, steps: int) -> dict[str, float]
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    step = _on_batches(GAN(config, config.variant).train_step, config, x)
+    step = _on_batches(GAN(config, variant).train_step, config, x)
     float(step()["g_loss"])  # compile outside the profile
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
@@ -299,67 +294,23 @@ def bench_viewer(n: int, generators: dict, repeats: int = 1) -> dict[str, float]
     return best
 
 
-def viewer_at(revision: str, generators: dict) -> dict:
-    """The same generators in the NumPy viewer as commit `revision` wrote it, to measure a
-    speed-up over an earlier version in one run. Works for revisions since the viewer exists
-    (commit a91b130) whose module imports resolve in today's package."""
-    from ganviz.errors import UserError
-    for path in ("ganviz/view/inference.py", "ganviz/inference.py"):  # before and after the folders
-        try:
-            shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{path}"], capture_output=True,
-                                   text=True)
-        except OSError as exc:
-            raise UserError(f"--against {revision}: git is needed to read an earlier revision ({exc})") from None
-        if shown.returncode == 0:
-            break
-    else:
-        raise UserError(f"--against {revision}: no NumPy viewer at that revision of this repository; "
-                        "give a commit since a91b130")
-    with tempfile.TemporaryDirectory() as tmp:
-        file = Path(tmp) / "viewer_at_revision.py"
-        file.write_text(shown.stdout)
-        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(file.stem, file))
-        old_bundle = sys.modules.get("ganviz.bundle")
-        sys.modules["ganviz.bundle"] = store_bundle  # where Bundle and read_weights lived before the folders
-        try:
-            module.__spec__.loader.exec_module(module)
-        except ImportError as exc:
-            raise UserError(f"--against {revision}: its viewer needs {exc.name}, which this version lacks") from None
-        finally:
-            if old_bundle is None:
-                del sys.modules["ganviz.bundle"]
-            else:
-                sys.modules["ganviz.bundle"] = old_bundle
-    return {v: module.NumpyGenerator(g.config, v, {k: a.copy() for k, a in g.w.items()}) for v, g in generators.items()}
-
-
-def viewer_efficiency(n: int, against: str | None = None, repeats: int = 5) -> dict:
+def viewer_efficiency(n: int, repeats: int = 5) -> dict:
     """The viewer's images/s and executed GFLOP/s per variant against NumPy's matmul peak, in
-    one run: how far a faster forward pass could go on this machine at the same FLOPs. With
-    `against` a git revision, also that revision's viewer on the same weights, interleaved."""
+    one run: how far a faster forward pass could go on this machine at the same FLOPs."""
     generators = book_viewers()
-    timed = {("now", v): g for v, g in generators.items()}
-    if against:
-        timed |= {("then", v): g for v, g in viewer_at(against, generators).items()}
-    peak, speed = numpy_matmul_peak(), bench_viewer(n, timed, repeats)
+    peak, speed = numpy_matmul_peak(), bench_viewer(n, generators, repeats)
     flops = {v: g.flops() for v, g in generators.items()}
-    result = {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
-              "variants": {v: {"images_per_s": speed["now", v], "executed_mflop_per_image": flops[v] / 1e6,
-                               "gflop_per_s": speed["now", v] * flops[v] / 1e9} for v in generators}}
-    if against:
-        result["against"] = {"revision": against, "images_per_s": {v: speed["then", v] for v in generators}}
-    return result
+    return {"numpy_matmul_peak_gflop_per_s": max(peak, numpy_matmul_peak()),
+            "variants": {v: {"images_per_s": speed[v], "executed_mflop_per_image": flops[v] / 1e6,
+                             "gflop_per_s": speed[v] * flops[v] / 1e9} for v in generators}}
 
 
 def viewer_table(result: dict) -> str:
-    peak, then = result["numpy_matmul_peak_gflop_per_s"], result.get("against")
+    peak = result["numpy_matmul_peak_gflop_per_s"]
     lines = [f"dashboard viewer (NumPy forward pass); NumPy float32 matmul peak {peak:.0f} GFLOP/s"] + [
         f"  {v:<10} {r['images_per_s']:5.0f} images/s, {r['executed_mflop_per_image']:.0f} MFLOP executed per image: "
         f"{r['gflop_per_s']:.0f} GFLOP/s ({r['gflop_per_s'] / peak:.0%} of the peak)"
         for v, r in result["variants"].items()]
-    if then:
-        lines += [f"  {v:<10} at {then['revision']}: {ips:5.0f} images/s; now "
-                  f"{result['variants'][v]['images_per_s'] / ips:.2f}x" for v, ips in then["images_per_s"].items()]
     return "\n".join(lines)
 
 
@@ -367,19 +318,18 @@ def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n
     """Every doubling operator side by side: parameters, FLOPs per image (literal layers),
     training images/s of ganviz's step (float32) and the NumPy viewer's images/s, each
     variant alone, fresh weights."""
-    from ganviz.view.inference import NumpyGenerator, generator_flops
+    from ganviz.view.inference import NumpyGenerator
+    from ganviz.view.weights import generator_flops
     rows = []
-    for variant in VARIANTS:  # every viewer first: TensorFlow's threads stay busy for a while after training
-        cfg = config.replace(variant=variant)
-        model = build_generator(cfg, variant)
-        gen = NumpyGenerator(cfg, variant, {f"{l.name}/{w.name}": np.array(w.numpy()) for l in model.layers
+    for variant in operators.names():  # every viewer first: TensorFlow's threads stay busy for a while after training
+        model = build_generator(config, variant)
+        gen = NumpyGenerator(config, variant, {f"{l.name}/{w.name}": np.array(w.numpy()) for l in model.layers
                                             for w in l.weights})
         rows.append({"variant": variant, "generator_parameters": model.count_params(),
-                     "mflop_per_image": generator_flops(cfg, variant) / 1e6,
+                     "mflop_per_image": generator_flops(config, variant) / 1e6,
                      "viewer_images_per_s": bench_viewer(n_view, {variant: gen})[variant]})
     for row in rows:
-        cfg = config.replace(variant=row["variant"])
-        row["training_images_per_s"] = _throughput(GAN(cfg, row["variant"]).train_step, cfg, x, warmup, steps)
+        row["training_images_per_s"] = _throughput(GAN(config, row["variant"]).train_step, config, x, warmup, steps)
     return rows
 
 
@@ -408,7 +358,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
                     "tensorflow": tf.__version__, "keras": keras.__version__, "numba": numba.__version__},
         "quick": quick,
         "training": bench_training(config, x, warmup=1 if quick else 3, steps=1 if quick else 15, variants=variants),
-        "op_profile_ms_per_step": {f"{v}, {p}": op_profile(config.replace(variant=v, precision=p), x, 1 if quick else 10)
+        "op_profile_ms_per_step": {f"{v}, {p}": op_profile(config.replace(precision=p), v, x, 1 if quick else 10)
                                    for p in ("float32", "mixed_bfloat16") for v in variants},
         "matmul_peak_gflop_per_s": max(peaks_before[tf.float32], peak(tf.float32)),
         "bf16_matmul_peak_gflop_per_s": max(peaks_before[tf.bfloat16], peak(tf.bfloat16)),
@@ -480,9 +430,9 @@ def table(result: dict) -> str:
 
 
 def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False,
-         viewer_only: bool = False, against: str | None = None) -> None:
+         viewer_only: bool = False) -> None:
     if viewer_only:  # seconds, no training
-        result = {"viewer": viewer_efficiency(8 if quick else 256, against, 1 if quick else 5)}
+        result = {"viewer": viewer_efficiency(8 if quick else 256, 1 if quick else 5)}
         print(viewer_table(result["viewer"]))
     elif operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
         config = GANConfig(batch_size=8 if quick else 64)

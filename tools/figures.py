@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ganviz.config import BASELINE, VARIANT_LABELS, VARIANTS
+from ganviz import operators
+from ganviz.config import BASELINE
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
 from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study, study_table
@@ -37,7 +38,7 @@ def replay_sheet(bundles: list[Bundle], steps: list[int], n: int = 6, scale: int
         pic = grid(np.concatenate([b.frame(shown)[:n] for b in bundles]), cols=n, scale=scale)
         blocks.append(_label(pic, f"step {shown}", pic.shape[1]))
     sheet = np.concatenate([np.pad(b, ((0, 0), (0, 12)), constant_values=255) for b in blocks], axis=1)
-    legend = " / ".join(f"row {i + 1}: {VARIANT_LABELS[b.variant]}" for i, b in enumerate(bundles))
+    legend = " / ".join(f"row {i + 1}: {operators.label(b.variant)}" for i, b in enumerate(bundles))
     return _label(sheet, legend, sheet.shape[1])
 
 
@@ -80,7 +81,7 @@ def checkerboard_table(study: Study, variants: list[str], others: list[str]) -> 
     book's operator at each step: where the checkerboard lives."""
     lines = ["Power at (pi, pi) over real during training (the recorded steps nearest 0, 50, 200, 800 and the last; "
              "geometric mean over seeds), and each variant's paired ratio to the book's operator:", "",
-             "| step | " + " | ".join([*(VARIANT_LABELS[v] for v in variants),
+             "| step | " + " | ".join([*(operators.label(v) for v in variants),
                                       *(f"{v} / {BASELINE}, paired (95%), seeds agreeing" for v in others)]) + " |",
              "|---" * (1 + len(variants) + len(others)) + "|"]
     for step, means, pairs in checkerboard_over_training(study, (0, 50, 200, 800, int(study.runs[0].timeline_steps[-1]))):
@@ -100,11 +101,11 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
         seeds = sorted({b.config.seed for b in group})
-        variants = [v for v in VARIANTS if any(b.variant == v for b in group)]
+        variants = [v for v in operators.names() if any(b.variant == v for b in group)]
         others = [v for v in variants if v != BASELINE]
         paired_cols = [f"{v} - {BASELINE}, paired (95%), sign-flip p" for v in others]
         lines += [f"### {spec} ({len(group)} generators, seeds {seeds})", "",
-                  "| measure | " + " | ".join([*(VARIANT_LABELS[v] for v in variants), *paired_cols]) + " |",
+                  "| measure | " + " | ".join([*(operators.label(v) for v in variants), *paired_cols]) + " |",
                   "|---" * (1 + len(variants) + len(others)) + "|"]
         rows = {"final D loss (mean of last 100 steps)": lambda b: float(b.history["d_loss"][-100:].mean()),
                 "final G loss (mean of last 100 steps)": lambda b: float(b.history["g_loss"][-100:].mean()),
@@ -138,7 +139,7 @@ def write_all(out: Path, pretrained: Path) -> list[Path]:
     written = [out / "doodles.png"]
     save(doodle_sheet(), written[0])
     for run in sorted(p for p in pretrained.iterdir() if p.is_dir()):
-        bundles = [load_bundle(run / v) for v in VARIANTS if (run / v / "config.json").exists()]
+        bundles = [load_bundle(run / v) for v in operators.names() if (run / v / "config.json").exists()]
         if bundles:
             path = out / f"replay-{run.name}.png"
             save(replay_sheet(bundles, [0, 50, 200, 800, bundles[0].meta["steps_done"]]), path)

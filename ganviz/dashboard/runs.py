@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ganviz.config import BOOK_PAIR, VARIANTS, GANConfig
+from ganviz import operators
+from ganviz.config import BOOK_PAIR, GANConfig
 from ganviz.dashboard.state import is_public_id
 from ganviz.data.files import IMAGE_SUFFIXES, images_from_bytes
 from ganviz.errors import BundleError, DataError
 from ganviz.store.bundle import (CHECKPOINT, DISCRIMINATOR, FILES, RUN_FILE, checkpoint_progress, find_bundles,
                                  load_bundle, load_run_file, save_run_file)
-from ganviz.view.inference import check_weights
+from ganviz.view.weights import check_weights
 
 MAX_ZIP_BYTES = 64 * 2**20  # a bundle is ~6.5 MB; this leaves room and refuses bombs
 
@@ -40,7 +41,7 @@ def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
                 continue  # a damaged folder is not offered
             name = "/".join((label, *path.parent.relative_to(root).parts))
             groups.setdefault(name, {})[variant] = path
-    return [RunGroup(name, {v: b[v] for v in VARIANTS if v in b}) for name, b in groups.items()]
+    return [RunGroup(name, {v: b[v] for v in operators.names() if v in b}) for name, b in groups.items()]
 
 
 def default_pair(variants) -> list[str]:

@@ -9,8 +9,9 @@ from typing import Callable
 
 import streamlit as st
 
+from ganviz import operators
 from ganviz import data
-from ganviz.config import BOOK_PAIR, MAX_BATCH, PRECISIONS, VARIANT_LABELS, VARIANTS, GANConfig, fast_precision
+from ganviz.config import BOOK_PAIR, MAX_BATCH, PRECISIONS, GANConfig, fast_precision
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import check_spec, new_run, resumable_runs, save_uploads
 from ganviz.data.files import ACCEPTED
@@ -115,8 +116,8 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
-        variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", VARIANTS, BOOK_PAIR,
-                                  format_func=lambda v: f"{v}: {VARIANT_LABELS[v]}")
+        variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", operators.names(), BOOK_PAIR,
+                                  format_func=lambda v: f"{v}: {operators.label(v)}")
         precision = st.radio("Precision", PRECISIONS, PRECISIONS.index(fast_precision()), horizontal=True,
                              help=texts.PRECISION_HELP)
         uploads = st.file_uploader("... or train on your own images (replaces the data set above): " + ACCEPTED,
@@ -136,7 +137,7 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
                 done / total if total else 0.0, text=f"downloading {done / 2**20:.1f} MB"))
             bar.empty()
             cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
-                            d_lr=float(d_lr), g_lr=float(g_lr), variant=variants[0], precision=precision)
+                            d_lr=float(d_lr), g_lr=float(g_lr), precision=precision)
             pool.submit(owner, new_run(owner_runs, cfg, tuple(variants), ds.fingerprint, bool(uploads)))
             st.session_state.job_announced = False
         except (ValueError, UserError) as exc:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from ganviz.config import VARIANT_LABELS, GANConfig
+from ganviz import operators
+from ganviz.config import GANConfig
 from ganviz.present import explain, texts
 from ganviz.present.charts import heatmap
 
@@ -33,13 +34,13 @@ def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
         col.plotly_chart(heatmap(arr.round(2), name), width="stretch")
     st.markdown(texts.trained_weights(run_name))
     for col, (variant, response) in zip(st.columns(len(flat_responses)), flat_responses.items()):
-        col.plotly_chart(heatmap(response.round(4), VARIANT_LABELS[variant], "RdBu"), width="stretch")
+        col.plotly_chart(heatmap(response.round(4), operators.label(variant), "RdBu"), width="stretch")
     st.markdown(texts.EVERY_OPERATOR)
     responses = _untrained()
     limit = max(float(np.abs(r).max()) for r in responses.values())  # one colour scale: sizes compare
     for col, (variant, response) in zip(st.columns(len(responses)), responses.items()):
-        col.caption(f"**{VARIANT_LABELS[variant]}**")
-        col.plotly_chart(heatmap(explain.operator_pattern(variant), "taps per output pixel", "Blues", text=True),
+        col.caption(f"**{operators.label(variant)}**")
+        col.plotly_chart(heatmap(operators.tap_pattern(variant), "taps per output pixel", "Blues", text=True),
                          width="stretch", key=f"taps-{variant}")
         col.plotly_chart(heatmap(response.round(4), "untrained, flat input", "RdBu", limit=limit), width="stretch",
                          key=f"untrained-{variant}")

@@ -1,12 +1,11 @@
-"""One training loop for both generator variants, faithful to the book and paired.
+"""One training loop for every operator, faithful to the book and paired.
 
-Per step, for each variant (the book's `train_discriminator` + `train_generator`):
+Per step, for each operator (the book's `train_discriminator` + `train_generator`):
   1. discriminator on a real batch, label 1          (one RMSprop update)
   2. discriminator on a generated batch, label 0     (one RMSprop update)
   3. generator through the frozen discriminator, label 1 (only generator weights move)
-Paired: every variant trained from the same seed sees the same real batches and the same
-noise in the same order, and is probed with the same fixed probe batch of z. Training
-"both" interleaves the variants step by step, so a live view can show both at any moment.
+Paired: every operator trained from the same seed sees the same real batches and the same
+noise in the same order, and is probed with the same fixed probe batch of z. Several operators are interleaved step by step, so a live view can show both at any moment.
 """
 from __future__ import annotations
 
@@ -21,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ganviz.config import CHECKPOINT_EVERY, METRICS, GANConfig
+from ganviz import operators
+from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, METRICS, GANConfig
 from ganviz.data import fingerprint, to_model_scale, to_uint8
 from ganviz.errors import BundleError, Diverged
 from ganviz.gan.distribute import check_batch, per_replica
@@ -150,7 +150,7 @@ class Trainer:
 
     config: GANConfig
     images: np.ndarray  # uint8 (N, 28, 28)
-    variants: tuple[str, ...] = ("upsample", "transpose")
+    variants: tuple[str, ...] = BOOK_PAIR
     on_step: Callable[["Trainer"], None] | None = None
     strategy: tf.distribute.Strategy | None = None  # tf.distribute placement; None: one device
     step: int = 0
@@ -163,7 +163,9 @@ class Trainer:
         # Same seed, same machine -> same numbers (costs little on CPU for these ops). Switched on
         # where a run starts, not at import: importing ganviz changes no process-wide setting.
         tf.config.experimental.enable_op_determinism()
-        self.gans = {v: GAN(self.config.replace(variant=v), v, strategy=self.strategy) for v in self.variants}
+        for v in self.variants:
+            operators.check_factors(v, self.config.g_upsample)
+        self.gans = {v: GAN(self.config, v, strategy=self.strategy) for v in self.variants}
         self.probe = probe_z(self.config)
         self.measure = measure_z(self.config)
         self.frame_steps = timeline_steps(self.config.steps)

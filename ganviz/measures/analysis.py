@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz.config import BASELINE, VARIANT_LABELS
+from ganviz import operators
+from ganviz.config import BASELINE
 from ganviz.spectrum import log_ratios, power_spectrum
 from ganviz.view.neighbours import L1Index, nearest_l1, to_rows
 
@@ -147,7 +148,7 @@ class Paired:
         """Direction, size and agreement in words; "no difference" where the interval covers 0. The
         measure's name is left out: the page, the report and the docs show it beside the sentence."""
         _, kind, what = MEASURES[self.measure]
-        a, b, i, size = VARIANT_LABELS.get(self.a, self.a), VARIANT_LABELS.get(self.b, self.b), self.interval, self.size
+        a, b, i, size = operators.label(self.a), operators.label(self.b), self.interval, self.size
         n = i.n
         if n < 2:
             return f"{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
@@ -175,7 +176,7 @@ def by_variant(verdicts: list[Paired]) -> list[tuple[str, list[Paired], str | No
     for variant, group in groups.items():
         summary = None
         if all(v.interval.n < 2 for v in group):
-            a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
+            a, b = operators.label(group[0].a), operators.label(variant)
             sizes = "; ".join(f"{short_name(v.measure)} {v.size}" for v in group)
             summary = f"{b} against {a} on one seed (seed {group[0].seeds[0]}), so no claim: {sizes}."
         out.append((variant, group, summary))

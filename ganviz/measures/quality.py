@@ -24,7 +24,7 @@ from ganviz.config import CLASSIFIER_FEATURES, CLASSIFIER_KERNEL, CLASSIFIER_LAY
 from ganviz.data import as_model_scale
 from ganviz.errors import BundleError
 from ganviz.store.bundle import read_weights
-from ganviz.view.inference import conv_same
+from ganviz.operators.numerics import conv_same
 
 CLASSIFIERS = Path(__file__).resolve().parents[2] / "pretrained" / "classifiers"
 LAYERS, KERNEL, FEATURES = CLASSIFIER_LAYERS, CLASSIFIER_KERNEL, CLASSIFIER_FEATURES

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ganviz import operators
 from ganviz import data
-from ganviz.config import BASELINE, EARLY_STEPS, VARIANTS
+from ganviz.config import BASELINE, EARLY_STEPS
 from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
@@ -57,7 +58,7 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
     clf = _classifier(spec)
     real_features = clf.features(reference) if clf else None
     runs = []
-    for b in sorted(bundles, key=lambda b: (VARIANTS.index(b.variant), b.config.seed)):
+    for b in sorted(bundles, key=lambda b: (operators.order(b.variant), b.config.seed)):
         gen = (generators or {}).get(str(b.path)) or NumpyGenerator.from_bundle(b)
         samples = generate(gen, latent_batch(0, n, b.config.z_dim))
         q = quality.quality(real_features, clf.features(samples)) if clf else None
@@ -114,7 +115,7 @@ def verdict_table(study: Study) -> list[dict]:
              "high": float(p.interval.high), "seeds": [int(s) for s in p.seeds],
              "differences": [float(d) for d in p.diffs], "agree": p.agree, "sign_flip_p": float(p.p),
              "differs": bool(p.differs)}
-            for moment, step, p in sorted(rows, key=lambda r: VARIANTS.index(r[2].b))]
+            for moment, step, p in sorted(rows, key=lambda r: operators.order(r[2].b))]
 
 
 def study_table(study: Study) -> list[dict[str, str]]:
@@ -167,4 +168,4 @@ def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str],
                      names[1]: f"{np.mean([vb[key][s] for s in p.seeds]):.3g}",
                      f"{names[1]} - {names[0]} (95%, {len(p.seeds)} seeds)": str(p.interval),
                      "differs": "n/a" if p.interval.n < 2 else "yes" if p.differs else "no"})
-    return sorted(rows, key=lambda r: VARIANTS.index(r["variant"]))
+    return sorted(rows, key=lambda r: operators.order(r["variant"]))

@@ -8,13 +8,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ganviz.config import VARIANT_LABELS
+from ganviz import operators
 from ganviz.spectrum import radial_profile, ratio_map
 
 if TYPE_CHECKING:
     from ganviz.measures.study import Study
 
-COLORS = {"upsample": "#1f77b4", "transpose": "#d62728", "subpixel": "#2ca02c", "bilinear": "#9467bd", "transpose4": "#ff7f0e"}
 PANELS = (  # (title, [(metric, line style)])
     ("Discriminator loss", [("d_loss", "solid"), ("d_loss_real", "dot"), ("d_loss_fake", "dash")]),
     ("Generator loss", [("g_loss", "solid")]),
@@ -53,7 +52,7 @@ def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 
                     keep = np.unique(np.r_[np.arange(0, len(y), -(-len(y) // max_points)), len(y) - 1])
                     x, y = x[keep], y[keep]
                 fig.add_trace(go.Scatter(
-                    x=x, y=y, mode="lines", line={"color": COLORS.get(variant), "dash": dash},
+                    x=x, y=y, mode="lines", line={"color": operators.colour(variant), "dash": dash},
                     name=f"{variant}: {metric}", legendgroup=variant,
                     hovertemplate=f"{variant} {metric}<br>step %{{x}}<br>%{{y:.4f}}<extra></extra>"), row=row, col=1)
     if marker_step is not None:
@@ -69,8 +68,8 @@ def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:
     """Distribution of nearest-training-image L1 distances per variant."""
     fig = go.Figure()
     for variant, d in distances.items():
-        fig.add_trace(go.Histogram(x=d, name=VARIANT_LABELS.get(variant, variant), opacity=0.6,
-                                   marker_color=COLORS.get(variant), nbinsx=30))
+        fig.add_trace(go.Histogram(x=d, name=operators.label(variant), opacity=0.6,
+                                   marker_color=operators.colour(variant), nbinsx=30))
     fig.update_layout(barmode="overlay", height=300, margin={"l": 40, "r": 10, "t": 30, "b": 40},
                       xaxis_title="L1 distance to nearest training image (mean |a - b| on [-1, 1])",
                       yaxis_title="samples")
@@ -117,7 +116,7 @@ def profile_figure(profiles: dict[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for name, p in profiles.items():
         fig.add_trace(go.Scatter(x=np.arange(1, len(p)), y=p[1:], name=name, mode="lines+markers",
-                                 line={"color": COLORS.get(name.split()[0], "#444")}, marker={"size": 4}))
+                                 line={"color": operators.colour(name.split()[0])}, marker={"size": 4}))
     fig.add_hline(y=1, line_dash="dot", line_color="#888", annotation_text="real")
     fig.update_layout(height=300, yaxis_type="log", yaxis_title="power, generated / real",
                       xaxis_title="spatial frequency (FFT bins from the centre; 14 = period 2)",
@@ -131,7 +130,7 @@ def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str
     fig = go.Figure()
     for label, steps, values in series:
         fig.add_trace(go.Scatter(x=np.maximum(steps, 1), y=values, name=label, mode="lines+markers",
-                                 line={"color": COLORS.get(label.split()[0])}, marker={"size": 4}))
+                                 line={"color": operators.colour(label.split()[0])}, marker={"size": 4}))
     if reference is not None:
         fig.add_hline(y=reference, line_dash="dot", line_color="#888", annotation_text="real")
     fig.update_layout(height=300, xaxis_type="log", xaxis_title="step (step 0 drawn at 1)", yaxis_title=title,
@@ -150,7 +149,7 @@ def mean_spectra(study: "Study") -> dict[str, tuple[int, np.ndarray]]:
 def ratio_maps(study: "Study") -> dict[str, np.ndarray]:
     """Each variant's spectrum-ratio map log10(P_generated / P_real), labelled with its seed count
     (the page's chart and the docs' picture)."""
-    return {f"{VARIANT_LABELS.get(v, v)} ({'1 seed' if n == 1 else f'{n} seeds'})": ratio_map(s, study.real_spectrum)
+    return {f"{operators.label(v)} ({'1 seed' if n == 1 else f'{n} seeds'})": ratio_map(s, study.real_spectrum)
             for v, (n, s) in mean_spectra(study).items()}
 
 
@@ -184,7 +183,7 @@ def copy_figure(distances: dict[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for name, d in distances.items():
         fig.add_trace(go.Histogram(x=d, name=name, opacity=0.55, histnorm="probability", nbinsx=30,
-                                   marker_color=COLORS.get(name.split()[0], "#777")))
+                                   marker_color=operators.colour(name.split()[0])))
     fig.update_layout(barmode="overlay", height=300, xaxis_title="L1 to nearest training image",
                       yaxis_title="share", margin={"l": 40, "r": 10, "t": 20, "b": 40})
     return fig

@@ -1,19 +1,23 @@
-"""Why the two operators differ, computed on small arrays (no TensorFlow needed).
+"""Why the operators differ, computed on small arrays (no TensorFlow needed).
 
 Transposed convolution with stride s scatters each input pixel's k x k kernel onto the
 output every s pixels. When k is not divisible by s the footprints overlap unevenly, so
 some output pixels receive more kernel taps than their neighbours -- the checkerboard
 (Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016).
 Nearest upsampling followed by a stride-1 convolution gives every output pixel k x k taps.
-So do the other fixes: sub-pixel convolution, bilinear upsampling + convolution, and a
-transposed convolution whose kernel the stride divides (kernel 4, stride 2: 4 taps each).
+So do the other fixes: sub-pixel convolution, bilinear upsampling + convolution, a transposed
+convolution whose kernel the stride divides (kernel 4, stride 2: 4 taps each), and one followed
+by a binomial blur. `operators.tap_pattern` counts the taps of any registered operator.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ganviz.config import TRANSPOSED, VARIANTS, GANConfig, doubling_kernel
-from ganviz.view.inference import NumpyGenerator, conv_same, initial_weights
+from ganviz import operators
+from ganviz.config import GANConfig
+from ganviz.operators.numerics import conv_same
+from ganviz.view.inference import NumpyGenerator
+from ganviz.view.weights import initial_weights
 
 
 def overlap_map(kernel: int, stride: int, size: int = 8) -> np.ndarray:
@@ -36,19 +40,11 @@ def overlap_pattern(kernel: int, stride: int) -> np.ndarray:
     return np.outer(per_axis, per_axis)
 
 
-def operator_pattern(variant: str, kernel: int = 5, stride: int = 2) -> np.ndarray:
-    """One period of the kernel taps each output pixel of a doubling layer receives: uneven only
-    for a transposed convolution whose kernel the stride does not divide."""
-    if variant in TRANSPOSED:
-        return overlap_pattern(doubling_kernel(variant, kernel, stride), stride)
-    return np.full((stride, stride), kernel * kernel)
-
-
 def untrained_responses(config: GANConfig, seed: int = 0) -> dict[str, np.ndarray]:
     """What each operator's first doubling layer paints from a flat input before any training
     (the book's initialisation, ICNR for sub-pixel): the structural part of a checkerboard."""
     return {v: NumpyGenerator(config, v, initial_weights(config, v, seed)).constant_response(0, size=9)[4:-4, 4:-4]
-            for v in VARIANTS}
+            for v in operators.names()}
 
 
 def nearest_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:

@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 import numpy as np
 import plotly.graph_objects as go
 
-from ganviz.config import EARLY_STEPS, VARIANT_LABELS, VARIANTS
+from ganviz import operators
+from ganviz.config import EARLY_STEPS
 from ganviz.measures.study import Study, study_table
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
@@ -58,7 +59,7 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
 
 
 def _ordered(d: dict) -> dict:
-    return {v: d[v] for v in sorted(d, key=lambda v: VARIANTS.index(v) if v in VARIANTS else len(VARIANTS))}
+    return {v: d[v] for v in sorted(d, key=lambda v: operators.order(v) if v in operators.names() else len(operators.names()))}
 
 
 def _timeline_html(timelines: dict[str, tuple[np.ndarray, np.ndarray]], cols: int) -> str:
@@ -68,7 +69,7 @@ def _timeline_html(timelines: dict[str, tuple[np.ndarray, np.ndarray]], cols: in
         chosen = nearest_steps(steps, [*EARLY_STEPS, steps[-1]])
         cells = "".join(f"<figure>{_img(grid(frames[list(steps).index(s)], cols=cols, scale=2), f'{variant} step {s}')}"
                         f"<figcaption>step {s}</figcaption></figure>" for s in chosen)
-        out.append(f'<div class="col"><h3>{html.escape(VARIANT_LABELS.get(variant, variant))}</h3>'
+        out.append(f'<div class="col"><h3>{html.escape(operators.label(variant))}</h3>'
                    f'<div class="row">{cells}</div></div>')
     return f'<div class="row">{"".join(out)}</div>'
 
@@ -87,7 +88,7 @@ def build_report(title: str, comparison: Comparison, histories: dict[str, dict[s
     charts = _figures(figs + list(study_figs.values()))
     columns = []
     for variant, samples in _ordered(comparison.samples).items():
-        parts = [f"<h3>{html.escape(VARIANT_LABELS.get(variant, variant))} <small>({variant})</small></h3>",
+        parts = [f"<h3>{html.escape(operators.label(variant))} <small>({variant})</small></h3>",
                  _img(grid(samples, cols=cols, scale=3), f"{variant} samples")]
         if variant in comparison.nearest and train_images is not None:
             d = comparison.distances[variant]

@@ -2,7 +2,8 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
-from ganviz.config import EARLY_STEPS, VARIANT_LABELS
+from ganviz import operators
+from ganviz.config import EARLY_STEPS
 from ganviz.measures.analysis import Paired, by_variant, short_name
 from ganviz.measures.study import Study, checkerboard_over_training
 from ganviz.store.live import Live
@@ -102,7 +103,7 @@ def verdict_headline(variant: str, group: list[Paired], during: list[tuple[int, 
     training (`during`: (step, paired verdict) at early steps), then the measures of the final
     generators that differ, with sizes, the others only counted. Ten verdicts per operator, five
     operators: the page leads with these lines and keeps the sentences a click away."""
-    a, b = VARIANT_LABELS.get(group[0].a, group[0].a), VARIANT_LABELS.get(variant, variant)
+    a, b = operators.label(group[0].a), operators.label(variant)
     lead = f"**{b}** against {a}, {max(v.interval.n for v in group)} paired seeds:"
     differ = [v for v in group if v.differs]
     if differ:

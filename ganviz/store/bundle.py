@@ -1,6 +1,7 @@
 """The run bundle: one folder per trained generator, all the dashboard needs, no retraining.
 
-  config.json                   GANConfig + variant, data set id and fingerprint, versions, timing
+  config.json                   GANConfig, the operator (`variant`), data set id and fingerprint,
+                                versions, timing (before format 3 the operator sat in the config)
   generator.weights.h5          weights only, HDF5 arrays keyed layer/variable (no pickles, no code)
   discriminator.weights.h5      optional: needed only to continue training (slim bundles drop it)
   history.npz                   per-step metrics (float32 arrays, no pickles)
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import h5py
 import numpy as np
 
+from ganviz import operators
 from ganviz.config import METRICS, GANConfig
 from ganviz.errors import BundleError
 
@@ -34,13 +36,14 @@ if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing
 
 FILES = ("config.json", "generator.weights.h5", "history.npz", "timeline.npz")  # every bundle has these
 DISCRIMINATOR = "discriminator.weights.h5"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass
 class Bundle:
     path: Path
     config: GANConfig
+    variant: str  # the generator's operator
     meta: dict
     history: dict[str, np.ndarray]
     timeline_steps: np.ndarray  # (T,)
@@ -49,16 +52,20 @@ class Bundle:
     spectra: np.ndarray | None = None  # (T, 28, 28) measure-batch power spectra; None before format 2
 
     @property
-    def variant(self) -> str:
-        return self.config.variant
-
-    @property
     def name(self) -> str:
         return self.path.name
 
     def frame(self, step: int) -> np.ndarray:
         """The probe batch at a recorded step, uint8 (probe, 28, 28)."""
         return self.timeline[int(np.flatnonzero(self.timeline_steps == step)[0])]
+
+
+def stored_config(values: dict) -> tuple[GANConfig, str | None]:
+    """(config, operator) from a stored config dict: files before bundle format 3 kept the
+    operator in the config as `variant`; it now sits beside it."""
+    values = dict(values)
+    variant = values.pop("variant", None)
+    return GANConfig.from_dict(values), variant
 
 
 def nearest_steps(recorded: np.ndarray, wanted: tuple[int, ...] | list[int]) -> list[int]:
@@ -149,7 +156,7 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for variant, gan in trainer.gans.items():
-        meta = {"format": FORMAT, "config": gan.config.to_dict(), "data_fingerprint": trainer.fingerprint,
+        meta = {"format": FORMAT, "config": gan.config.to_dict(), "variant": variant, "data_fingerprint": trainer.fingerprint,
                 "n_train_images": int(len(trainer.images)), "steps_done": trainer.step,
                 "status": trainer.status, "wall_time_s": round(trainer.wall_time, 3),
                 "steps_per_s": round(trainer.steps_per_s, 4), "trained_together": list(trainer.variants),
@@ -212,7 +219,7 @@ def load_run_file(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...
     path = Path(out_dir) / RUN_FILE
     try:
         meta = json.loads(path.read_text())
-        return GANConfig.from_dict(meta["config"]), tuple(meta["variants"]), str(meta["data_fingerprint"])
+        return stored_config(meta["config"])[0], tuple(meta["variants"]), str(meta["data_fingerprint"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: unreadable run file ({type(exc).__name__}: {exc})") from None
 
@@ -226,7 +233,7 @@ def load_checkpoint(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, .
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays["meta"]))
-        return GANConfig.from_dict(meta["config"]), tuple(meta["variants"]), arrays
+        return stored_config(meta["config"])[0], tuple(meta["variants"]), arrays
     except Exception as exc:  # a damaged file: say so, never guess
         raise BundleError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
 
@@ -290,9 +297,12 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"{path}: not a ganviz bundle, missing {', '.join(missing)}")
     try:
         meta = json.loads((path / "config.json").read_text())
-        config = GANConfig.from_dict(meta["config"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{path}/config.json: invalid ({exc})") from None
+        config, variant = stored_config(meta["config"])
+        variant = meta.get("variant", variant)
+        if variant not in operators.names():
+            raise ValueError(f"operator {variant!r} is not one of {', '.join(operators.names())}")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise BundleError(f"{path}/config.json: invalid ({type(exc).__name__}: {exc})") from None
     history = _load_npz(path / "history.npz", METRICS)
     tl = _load_npz(path / "timeline.npz", ("steps", "images", "probe_z"))
     images, steps, z = tl["images"], tl["steps"], tl["probe_z"]
@@ -307,7 +317,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
     z = z.astype(np.float32)
     for array in (*history.values(), steps, images, z, *([] if spectra is None else [spectra])):
         array.setflags(write=False)  # cached and shared by every dashboard session
-    return Bundle(path, config, meta, history, steps, images, z, spectra)
+    return Bundle(path, config, variant, meta, history, steps, images, z, spectra)
 
 
 def find_bundles(root: str | os.PathLike) -> list[Path]:

@@ -1,0 +1,112 @@
+"""The NumPy convolutions the viewer and the operators' explainer run: a 'valid' convolution
+three ways, the phase form of a doubling operator, bilinear resizing, depth-to-space and a fixed
+depthwise filter. No TensorFlow: the dashboard shows samples without it."""
+from __future__ import annotations
+
+import numpy as np
+
+from ganviz.operators.taps import phase_kernel
+
+CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of patches for the book's layers
+
+
+def conv_way(k: int, c: int, o: int) -> str:
+    """Which way `conv_valid` computes a k x k convolution from C to O channels: the one that
+    moves the fewest floats per output pixel (the matrix products' FLOPs are the same)."""
+    moved = {"im2col": k * k * c, "row taps": k * c + 3 * (k - 1) * o, "shift-add": 2 * k * k * o}
+    return min(moved, key=moved.get)
+
+
+def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
+    -> (N, H, W, O), as matrix products on chunks of images, one of three ways (`conv_way`):
+      im2col     gather each output pixel's whole k*k*C patch, then one product (the wide
+                 doubling layers, O > C)
+      row taps   gather only each pixel's k-wide row of the patch (k*C), then one product per
+                 kernel row u, added into the output row u rows above the patch row (the 28 x 28
+                 layer, O = C: its whole patches were 1,600 floats for a product 64 wide)
+      shift-add  x @ kernel gives every tap's products at every input pixel, then each tap's
+                 slice is added in at its offset (the last layer, O = 1: ~15x im2col)"""
+    n, hp, wp, c = x.shape
+    k, o = kernel.shape[0], kernel.shape[3]
+    h, w = hp - k + 1, wp - k + 1
+    out = np.empty((n, h, w, o), np.float32)
+    way = conv_way(k, c, o)
+    if way == "shift-add":
+        flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
+            taps = (chunk.reshape(-1, c) @ flat).reshape(len(chunk), hp, wp, k, k, o)
+            acc = out[s:s + CHUNK_IMAGES]
+            acc[:] = taps[:, :h, :w, 0, 0]
+            for u in range(k):
+                for v in range(k):
+                    if u or v:
+                        acc += taps[:, u:u + h, v:v + w, u, v]
+    elif way == "im2col":
+        flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
+            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
+            out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
+    else:
+        rows = np.ascontiguousarray(kernel.reshape(k, k * c, o), np.float32)
+        for s in range(0, n, CHUNK_IMAGES):
+            windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], k, axis=2)  # (n, hp, w, c, k)
+            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3), np.float32).reshape(-1, hp * w, k * c)
+            acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
+            np.matmul(patches[:, :h * w], rows[0], out=acc)
+            for u in range(1, k):  # output row i takes kernel row u from patch row i + u
+                acc += patches[:, u * w:u * w + h * w] @ rows[u]
+    return out
+
+
+def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Conv2D(padding='same', stride 1): x (N, H, W, C), kernel (k, k, C, O) -> (N, H, W, O)."""
+    k = kernel.shape[0]
+    return conv_valid(np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0))), kernel)
+
+
+def phase_conv(x: np.ndarray, kernel: np.ndarray, taps: tuple[np.ndarray, int, int]) -> np.ndarray:
+    """A doubling operator computed as one convolution of the input per output phase
+    (ganviz/operators/taps.py), then depth-to-space: x (N, H, W, C) -> (N, fH, fW, O)."""
+    table, lo, hi = taps
+    f = table.shape[0]
+    return depth_to_space(conv_valid(np.pad(x, ((0, 0), (-lo, hi), (-lo, hi), (0, 0))), phase_kernel(kernel, table)), f)
+
+
+def bilinear_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
+    """UpSampling2D(factor, interpolation='bilinear') as Keras computes it (half-pixel centres,
+    edges clamped): for factor 2 each output pixel is 3/4 of its own input pixel and 1/4 of the
+    neighbour on its side, along each axis. x (N, H, W, C) -> (N, 2H, 2W, C)."""
+    if factor != 2:
+        raise ValueError(f"bilinear upsampling is implemented for factor 2, got {factor}")
+    for axis in (1, 2):
+        pad = [(0, 0)] * 4
+        pad[axis] = (1, 1)
+        e = np.pad(x, pad, mode="edge")
+        n = x.shape[axis]
+        prev, nxt = np.take(e, range(0, n), axis=axis), np.take(e, range(2, n + 2), axis=axis)
+        even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
+        x = np.stack([even, odd], axis=axis + 1).reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1:])
+    return x.astype(np.float32)
+
+
+def depth_to_space(y: np.ndarray, f: int) -> np.ndarray:
+    """(N, H, W, f*f*C) -> (N, fH, fW, C), TensorFlow's channel order: (a*f + b)*C + c."""
+    n, h, w, _ = y.shape
+    return y.reshape(n, h, w, f, f, -1).transpose(0, 1, 3, 2, 4, 5).reshape(n, h * f, w * f, -1)
+
+
+def depthwise_same(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """A fixed (k, k) filter on every channel, 'same' zero padding: x (N, H, W, C) -> (N, H, W, C)."""
+    k = taps.shape[0]
+    lo, hi = k // 2, k - 1 - k // 2
+    p = np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
+    h, w = x.shape[1:3]
+    out = np.zeros_like(x, dtype=np.float32)
+    for u in range(k):
+        for v in range(k):
+            if taps[u, v]:
+                out += np.float32(taps[u, v]) * p[:, u:u + h, v:v + w]
+    return out
