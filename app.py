@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from ganviz import operators
-from ganviz import data
+from ganviz import data, operators
 from ganviz.config import BOOK_PAIR, GANConfig
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
@@ -25,8 +24,8 @@ from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, own
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
-from ganviz.measures.study import N_SAMPLES, Study, run_study, study_table
-from ganviz.present import texts
+from ganviz.measures.study import N_SAMPLES, Study, run_study
+from ganviz.present import texts, verdicts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure, study_figures
 from ganviz.present.images import grid, interleave
 from ganviz.present.report import build_report
@@ -256,7 +255,7 @@ def show_analysis() -> None:
         return st.error(study)
     st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
                                      study.classifier))
-    for variant, headline, every_measure in texts.verdict_sections(study):
+    for variant, headline, every_measure in verdicts.sections(study):
         st.markdown(headline)
         if every_measure:  # the book's pair open: it is the page's question
             with st.expander(f"Every measure: {operators.label(variant)}", expanded=variant in BOOK_PAIR):
@@ -267,7 +266,7 @@ def show_analysis() -> None:
     if not study.has_held_out:
         st.info(texts.NO_HELD_OUT)
     with st.expander("Every measure: means over seeds and paired differences"):
-        st.dataframe(study_table(study), hide_index=True, width="stretch")
+        st.dataframe(verdicts.study_table(study), hide_index=True, width="stretch")
     st.markdown(texts.interpolation_intro(state.seed))
     for variant, row in interpolation({v: cached_generator(p, m) for v, p, m in bundle_key}, state.seed).items():
         st.image(grid(row, cols=10, scale=3), caption=variant)

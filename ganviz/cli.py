@@ -1,4 +1,4 @@
-"""Command line: `python -m ganviz {train,sample,pretrain} ...`.
+"""Command line: `ganviz` (or `python -m ganviz`) train, sample, study, pretrain, report, ...
 
 Bad input exits with code 2 and one line on stderr, never a traceback.
 """
@@ -306,7 +306,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ganviz.errors import BundleError
     from ganviz.measures.study import run_study, verdict_table
     from ganviz.present.report import build_report
-    from ganviz.present.texts import plain, verdict_sections
+    from ganviz.present.verdicts import plain, sections
     from ganviz.view.compare import compare
     from ganviz.view.inference import NumpyGenerator
 
@@ -325,7 +325,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
     study = run_study(chosen) if train is not None else None
     if study is not None:
-        for _, headline, _ in verdict_sections(study):
+        for _, headline, _ in sections(study):
             print(plain(headline))
         if args.json:
             Path(args.json).write_text(json.dumps(verdict_table(study), indent=1))
@@ -367,18 +367,10 @@ def cmd_recipes(args: argparse.Namespace) -> None:
     print(f"\n{sum(r['differs'] == 'yes' for r in rows)} of {len(rows)} measures differ beyond the 95% interval")
 
 
-def _tools() -> None:
-    """tools/ (benchmark, docs pictures) sits beside the package, not in it: find it from here."""
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-
-
 def cmd_figures(args: argparse.Namespace) -> None:
     if not Path(args.pretrained).is_dir():
         raise UsageError(f"ganviz figures: --pretrained {args.pretrained}: not a folder; give the folder of the "
                          "pretrained runs (default: pretrained)")
-    _tools()
     from tools.figures import write_all
     for path in write_all(Path(args.out), Path(args.pretrained)):
         print(path)
@@ -386,35 +378,17 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
-    _tools()
     from tools.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
-    _tools()
     from tools.load import main as load_main
     load_main(args.viewers, args.trainings, args.json, args.steps, args.client)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m ganviz", description="Compare UpSampling2D+Conv2D with Conv2DTranspose "
-                "generators of the book's first GAN.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    d = GANConfig()
-    loud = _Parser(add_help=False)  # for the commands that load TensorFlow
-    loud.add_argument("--verbose", action="store_true",
-                      help="show TensorFlow's start-up logs (hidden by default; also GANVIZ_VERBOSE=1)")
-    studying = _Parser(add_help=False)  # study and pretrain
-    studying.add_argument("--parallel", default="auto", type=_parallel,
-                          help="runs at once, each on its share of the cores: auto (one per core, as many as fit "
-                               "in memory) or a number (default %(default)s)")
-    studying.add_argument("--threads", type=_positive, default=None, help=argparse.SUPPRESS)
-    studying.add_argument("--force", action="store_true", help="retrain runs that are already there, "
-                          "or that hold another recipe")
-    studying.add_argument("--quiet", action="store_true", help="one line per run only (for logs)")
-
-    t = sub.add_parser("train", parents=[loud], help="train one or both generator variants and write bundles")
+def _train_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.ArgumentParser) -> None:
+    t = sub.add_parser("train", parents=[loud], help="train one operator, the book's pair or every operator in lockstep, and write bundles")
     t.add_argument("--variant", choices=(*operators.names(), "both", "all"), default="both",
                    help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
     t.add_argument("--steps", type=_positive, default=d.steps)
@@ -446,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--nice", type=int, default=0, metavar="N", help="lower this process's CPU priority by N")
     t.set_defaults(func=cmd_train)
 
+
+def _sample_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")
     s.add_argument("bundle")
     s.add_argument("--n", type=_up_to(1024), default=16, help="how many samples (1-1024)")
@@ -454,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
+
+def _study_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.ArgumentParser, studying: argparse.ArgumentParser) -> None:
     st = sub.add_parser("study", parents=[loud, studying],
                         help="a paired multi-seed comparison of operators on any data set, resumable and sharded")
     st.add_argument("--dataset", default=d.dataset, help=SPECS)
@@ -473,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--slim", action="store_true", help=argparse.SUPPRESS)  # pretrain's children
     st.set_defaults(func=cmd_study)
 
+
+def _pretrain_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.ArgumentParser, studying: argparse.ArgumentParser) -> None:
     r = sub.add_parser("pretrain", parents=[loud, studying],
                        help="regenerate the studies in pretrained/ (the book's recipe: the book's pair on camel "
                             "seeds 0-9 and Fashion-MNIST seeds 0-4, the other operators on camel seeds 0-4)")
@@ -481,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
     r.set_defaults(func=cmd_pretrain)
 
+
+def _classifier_parser(sub: argparse._SubParsersAction, loud: argparse.ArgumentParser) -> None:
     c = sub.add_parser("classifier", parents=[loud],
                        help="train the small classifiers whose features KID, FD and precision/recall use")
     c.add_argument("names", nargs="*", default=["doodles", "fashion-mnist"], metavar="NAME",
@@ -489,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--epochs", type=_positive, default=3)
     c.set_defaults(func=cmd_classifier)
 
+
+def _report_parser(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="write a self-contained HTML report: samples, curves, analysis over seeds")
     rp.add_argument("paths", nargs="+", help="bundle folders, or folders holding bundles (e.g. pretrained)")
     rp.add_argument("--dataset", help="which data set's runs to report (default: the first bundle's)")
@@ -497,11 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", metavar="PATH", help="also write the table behind the paired verdicts here (JSON)")
     rp.set_defaults(func=cmd_report)
 
+
+def _figures_parser(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("figures", help="draw docs/ pictures: the doodles, and replays of the pretrained runs")
     f.add_argument("--out", default="docs")
     f.add_argument("--pretrained", default="pretrained")
     f.set_defaults(func=cmd_figures)
 
+
+def _recipes_parser(sub: argparse._SubParsersAction, d: GANConfig) -> None:
     rc = sub.add_parser("recipes", help="compare two training recipes run with the same seeds (e.g. --fused)")
     rc.add_argument("a", help="folder of bundles trained with the first recipe")
     rc.add_argument("b", help="folder of bundles trained with the second recipe, same seeds")
@@ -509,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--names", nargs=2, default=("book step", "fused step"), metavar=("A", "B"))
     rc.set_defaults(func=cmd_recipes)
 
+
+def _bench_parser(sub: argparse._SubParsersAction, loud: argparse.ArgumentParser) -> None:
     b = sub.add_parser("bench", parents=[loud], help="measure training and search speed against the book's loop and brute force")
     b.add_argument("--quick", action="store_true", help="toy sizes, one variant: proves the benchmark runs, measures nothing")
     b.add_argument("--json", help="also write the results as JSON here")
@@ -518,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only the dashboard viewer: images/s and GFLOP/s against NumPy's matmul peak (seconds)")
     b.set_defaults(func=cmd_bench)
 
+
+def _load_parser(sub: argparse._SubParsersAction) -> None:
     ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "
                         "(times, server CPU and memory)")
     ld.add_argument("--viewers", type=int, default=10, metavar="N", help="viewers opening the page at once (0: skip)")
@@ -528,6 +520,34 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--steps", type=_positive, default=30, help="steps of each training (default 30)")
     ld.add_argument("--json", help="also write the results as JSON here")
     ld.set_defaults(func=cmd_load)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ganviz", description="Compare how generators of the book's first GAN grow a feature map: "
+                "UpSampling2D + Conv2D, Conv2DTranspose and the fixes, paired by seed.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    d = GANConfig()
+    loud = _Parser(add_help=False)  # for the commands that load TensorFlow
+    loud.add_argument("--verbose", action="store_true",
+                      help="show TensorFlow's start-up logs (hidden by default; also GANVIZ_VERBOSE=1)")
+    studying = _Parser(add_help=False)  # study and pretrain
+    studying.add_argument("--parallel", default="auto", type=_parallel,
+                          help="runs at once, each on its share of the cores: auto (one per core, as many as fit "
+                               "in memory) or a number (default %(default)s)")
+    studying.add_argument("--threads", type=_positive, default=None, help=argparse.SUPPRESS)
+    studying.add_argument("--force", action="store_true", help="retrain runs that are already there, "
+                          "or that hold another recipe")
+    studying.add_argument("--quiet", action="store_true", help="one line per run only (for logs)")
+    _train_parser(sub, d, loud)
+    _sample_parser(sub)
+    _study_parser(sub, d, loud, studying)
+    _pretrain_parser(sub, d, loud, studying)
+    _classifier_parser(sub, loud)
+    _report_parser(sub)
+    _figures_parser(sub)
+    _recipes_parser(sub, d)
+    _bench_parser(sub, loud)
+    _load_parser(sub)
     return p
 
 

@@ -290,9 +290,11 @@ def run_parallel(jobs: list[Job], child_args: Callable[[Job, int], list[str]], p
     while pending or running:
         while pending and len(running) < parallel:
             job = pending.pop(0)
+            at = steps_done(job)
             running[job] = (subprocess.Popen(child_args(job, threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                              text=True, preexec_fn=_die_with_parent), time.monotonic())
-            say(progress.line(job, f"started ({threads} thread{'s' * (threads > 1)})"))
+            say(progress.line(job, f"{f'resuming at step {at}' if at else 'started'} "
+                                   f"({threads} thread{'s' * (threads > 1)})"))
         time.sleep(0.5)
         for job, (proc, t0) in list(running.items()):
             if proc.poll() is None:

@@ -1,14 +1,11 @@
 """Shared fixtures: tiny configs and data so the whole suite runs in minutes on 2 cores."""
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The page's trainings run at nice 10 so that a busy server stays responsive; in the suite the
 # other pytest worker runs at nice 0 on the same 2 cores and would starve them towards the
 # tests' timeouts. Priority is a deployment setting; the tests check behaviour.
 os.environ.setdefault("GANVIZ_TRAINING_NICE", "0")
-sys.path.insert(0, str(Path(__file__).parents[1]))  # tools/ (the browser harness, the benchmark) beside the package
 
 import numpy as np
 import pytest

@@ -3,7 +3,8 @@ import pytest
 
 from ganviz.measures import analysis
 from ganviz.noise import slerp
-from ganviz.present import texts
+from ganviz.present import verdicts
+from ganviz.measures.study import Verdict
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 
 
@@ -100,12 +101,12 @@ def test_paired_verdicts_say_direction_size_and_agreement():
     tr = {s: v for s, v in enumerate([1.2, 1.0, 1.3, 1.1, 1.25])}
     p = analysis.paired("corner", "upsample", "transpose", up, tr)
     assert p.differs and p.agree == 5 and p.p == 2 / 32
-    text = p.sentence()
+    text = verdicts.sentence(p)
     assert text.startswith("Conv2DTranspose has 3.") and "5 of 5 seeds agree" in text and "(pi, pi)" in text
     noise = analysis.paired("kid", "upsample", "transpose", up, {s: v + (0.1 if s % 2 else -0.1) for s, v in up.items()})
-    assert not noise.differs and "No difference beyond the spread over 5 paired seeds" in noise.sentence()
+    assert not noise.differs and "No difference beyond the spread over 5 paired seeds" in verdicts.sentence(noise)
     one = analysis.paired("kid", "upsample", "transpose", {0: 1.0}, {0: 2.0, 1: 3.0})
-    assert one.seeds == [0] and "one seed, so no claim" in one.sentence()
+    assert one.seeds == [0] and "one seed, so no claim" in verdicts.sentence(one)
     # pairing is what makes it powerful: a shared per-seed offset cancels in the difference
     offset = {s: 10.0 * s for s in range(5)}
     shifted = analysis.paired("fd", "upsample", "transpose", offset, {s: v + 0.5 for s, v in offset.items()})
@@ -116,16 +117,16 @@ def test_a_headline_names_only_the_measures_that_differ():
     up = {s: v for s, v in enumerate([0.0, 0.1, -0.1, 0.05, 0.0])}
     corner = analysis.paired("corner", "upsample", "transpose", up, {s: v + 1.1 + 0.05 * s for s, v in up.items()})
     kid = analysis.paired("kid", "upsample", "transpose", up, {s: v + (0.1 if s % 2 else -0.1) for s, v in up.items()})
-    line = texts.verdict_headline("transpose", [corner, kid])
+    line = verdicts.headline(Verdict("transpose", [corner, kid], []))
     assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: final generators differ "
                            "in **power at the checkerboard frequency** 3.")
     assert "5 of 5 seeds agree" in line and "KID" not in line and line.endswith("in the other 1.")
     # during training: only the steps whose interval excludes 1 are named
-    line = texts.verdict_headline("transpose", [kid], during=[(45, corner), (178, kid)])
+    line = verdicts.headline(Verdict("transpose", [kid], [(45, corner), (178, kid)]))
     assert line.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 5 paired seeds: during training, power "
                            "at (pi, pi) **3.") and "at step 45 (5 of 5 seeds agree)." in line and "178" not in line
     assert line.endswith("Final generators: no difference beyond the spread in any of the 1 measures.")
-    assert "(steps 178), power at (pi, pi) within the spread." in texts.verdict_headline("transpose", [kid], [(178, kid)])
+    assert "(steps 178), power at (pi, pi) within the spread." in verdicts.headline(Verdict("transpose", [kid], [(178, kid)]))
 
 
 def test_mann_whitney_direction():
@@ -154,7 +155,8 @@ def test_study_over_seeds(tmp_path):
     from ganviz.config import GANConfig
     from ganviz.data import load
     from ganviz.gan.training import Trainer
-    from ganviz.measures.study import checkerboard_over_training, run_study, study_table
+    from ganviz.measures.study import checkerboard_over_training, run_study
+    from ganviz.present.verdicts import study_table
     from ganviz.present.charts import study_figures
     from ganviz.store.bundle import load_bundle, save_bundles
     from tools.figures import results_tables
@@ -169,7 +171,7 @@ def test_study_over_seeds(tmp_path):
     assert {(p.measure, p.b) for p in study.verdicts} == {(m, b) for m in analysis.MEASURES
                                                          for b in ("transpose", "transpose4")}
     assert all(p.seeds == ([0, 1] if p.b == "transpose" else [0]) for p in study.verdicts)
-    (pair, headline, bullets), (four, one_seed, none) = texts.verdict_sections(study)
+    (pair, headline, bullets), (four, one_seed, none) = verdicts.sections(study)
     assert pair == "transpose" and headline.startswith("**Conv2DTranspose** against UpSampling2D + Conv2D, 2 paired seeds")
     bullets = bullets.splitlines()
     assert len(bullets) == len(analysis.MEASURES) and all(line.startswith("- **") and line.endswith(".") for line in bullets)

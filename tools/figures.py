@@ -7,13 +7,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ganviz import operators
+from ganviz.readable import times
 from ganviz.config import BASELINE
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
-from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study, study_table
+from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study
 from ganviz.present.charts import ratio_maps
 from ganviz.present.images import grid
-from ganviz.present.texts import verdict_sections
+from ganviz.present.verdicts import sections, size, study_table
 from ganviz.store.bundle import Bundle, find_bundles, load_bundle, nearest_steps
 
 
@@ -86,8 +87,8 @@ def checkerboard_table(study: Study, variants: list[str], others: list[str]) -> 
              "|---" * (1 + len(variants) + len(others)) + "|"]
     for step, means, pairs in checkerboard_over_training(study, (0, 50, 200, 800, int(study.runs[0].timeline_steps[-1]))):
         by_variant = {p.b: p for p in pairs}
-        cells = [analysis.times(means[v]) for v in variants] + \
-                [f"{p.size}, {p.agree} of {p.interval.n}" if (p := by_variant.get(v)) else "" for v in others]
+        cells = [times(means[v]) for v in variants] + \
+                [f"{size(p)}, {p.agree} of {p.interval.n}" if (p := by_variant.get(v)) else "" for v in others]
         lines.append(f"| {step} | {' | '.join(cells)} |")
     return [*lines, ""]
 
@@ -125,7 +126,7 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
             lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
         lines += checkerboard_table(study, variants, others)
-        for _, headline, every_measure in verdict_sections(study):  # as the page: headline, then each measure
+        for _, headline, every_measure in sections(study):  # as the page: headline, then each measure
             lines += [f"- {headline}", *(f"    {b}" for b in every_measure.splitlines())]
         lines.append("")
         if out is not None:

@@ -40,7 +40,6 @@ TRAINING_NICE = int(os.environ.get("GANVIZ_TRAINING_NICE", "10"))  # CPU priorit
 # process peaks ~100-200 MB higher (docs/RELIABILITY.md); the server's environment overrides it.
 TRAINING_ENV = {"MALLOC_ARENA_MAX": "1"}
 LOG = "train.log"  # the training process's own output, in its run folder
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _signal_name(number: int) -> str:
@@ -98,8 +97,7 @@ class TrainingJob:
 
     def _spawn(self, nice: int) -> None:
         cmd = [sys.executable, "-m", "ganviz", "train", "--resume", str(self.out_dir), "--live", "--nice", str(nice)]
-        env = {**TRAINING_ENV, **os.environ,
-               "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
+        env = {**TRAINING_ENV, **os.environ}
         with open(self.out_dir / LOG, "ab") as log:
             self._log_from = log.tell()
             self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -10,7 +10,7 @@
   diversity      mean pairwise L1 within a batch of samples over the same within real images;
                  well below 1 means mode collapse
 
-Verdicts are paired: the two variants of one seed share data order, noise and the initial
+Verdicts are paired: the operators of one seed share data order, noise and the initial
 discriminator, so the per-seed difference is what is tested (mean with a 95% t-interval and an
 exact sign-flip permutation p-value), never two overlapping intervals.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz import operators
 from ganviz.config import BASELINE
+from ganviz.readable import number
 from ganviz.spectrum import log_ratios, power_spectrum
 from ganviz.view.neighbours import L1Index, nearest_l1, to_rows
 
@@ -75,7 +75,8 @@ class Interval:
     n: int
 
     def __str__(self) -> str:
-        return f"{self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]" if self.n > 1 else f"{self.mean:.3g} (1 seed)"
+        return f"{number(self.mean)} [{number(self.low)}, {number(self.high)}]" if self.n > 1 \
+            else f"{number(self.mean)} (1 seed)"
 
 
 def interval(values: list[float] | np.ndarray) -> Interval:
@@ -135,58 +136,6 @@ class Paired:
     def agree(self) -> int:
         """Seeds whose difference has the sign of the mean difference."""
         return int((np.sign(self.diffs) == np.sign(self.interval.mean)).sum())
-
-    @property
-    def size(self) -> str:
-        """The mean difference (a ratio for log measures) and, over several seeds, its interval."""
-        i, log = self.interval, MEASURES[self.measure][1] == "log"
-        if log:
-            return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
-        return f"{i.mean:+.3g} [{i.low:+.3g}, {i.high:+.3g}]" if i.n > 1 else f"{i.mean:+.3g}"
-
-    def sentence(self) -> str:
-        """Direction, size and agreement in words; "no difference" where the interval covers 0. The
-        measure's name is left out: the page, the report and the docs show it beside the sentence."""
-        _, kind, what = MEASURES[self.measure]
-        a, b, i, size = operators.label(self.a), operators.label(self.b), self.interval, self.size
-        n = i.n
-        if n < 2:
-            return f"{b} {'/' if kind == 'log' else '-'} {a} = {size} on one seed, so no claim."
-        stats = f"{self.agree} of {n} seeds agree, sign-flip p = {self.p:.2g}"
-        if not self.differs:
-            return f"No difference beyond the spread over {n} paired seeds ({b} vs {a}: {size}; {stats})."
-        if kind == "log":
-            return f"{b} has {size} {what.format(a=a)}; {stats}."
-        return f"{b} {'higher' if i.mean > 0 else 'lower'} than {a} by {size}; {stats}."
-
-
-def short_name(measure: str) -> str:
-    """A measure's name without its gloss: "KID x 1000", "power at the checkerboard frequency"."""
-    return MEASURES[measure][0].split(",")[0].split(" (")[0]
-
-
-def by_variant(verdicts: list[Paired]) -> list[tuple[str, list[Paired], str | None]]:
-    """The verdicts grouped by the variant compared with the baseline, in their order, each with
-    a one-line summary where the variant is paired on one seed only (else None): ten "no claim"
-    lines per such variant would bury the verdicts that have seeds."""
-    groups: dict[str, list[Paired]] = {}
-    for v in verdicts:
-        groups.setdefault(v.b, []).append(v)
-    out = []
-    for variant, group in groups.items():
-        summary = None
-        if all(v.interval.n < 2 for v in group):
-            a, b = operators.label(group[0].a), operators.label(variant)
-            sizes = "; ".join(f"{short_name(v.measure)} {v.size}" for v in group)
-            summary = f"{b} against {a} on one seed (seed {group[0].seeds[0]}), so no claim: {sizes}."
-        out.append((variant, group, summary))
-    return out
-
-
-def times(log_ratio: float) -> str:
-    """A log ratio as 'N x', with two significant digits and no exponent notation (28,000x)."""
-    r = float(np.exp(log_ratio))
-    return f"{r:.2g}x" if r < 100 else f"{float(f'{r:.2g}'):,.0f}x"
 
 
 def paired(measure: str, a: str, b: str, values_a: dict[int, float], values_b: dict[int, float]) -> Paired | None:

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganviz import operators
-from ganviz import data
+from ganviz import data, operators
 from ganviz.config import BASELINE, EARLY_STEPS
 from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
+from ganviz.readable import number
 from ganviz.spectrum import power_spectrum, reference_images
 from ganviz.store.bundle import Bundle, nearest_steps
 from ganviz.view.compare import generate
@@ -103,33 +103,43 @@ def checkerboard_over_training(study: Study, wanted: tuple[int, ...]) -> list[tu
 MOMENTS = (0, *EARLY_STEPS)  # training steps (the recorded ones nearest) where the checkerboard is measured paired
 
 
+@dataclass
+class Verdict:
+    """One operator against the baseline, paired by seed: the power at (pi, pi) at the recorded
+    steps nearest MOMENTS (`during`), and every measure of the final generators (`final`)."""
+    variant: str
+    final: list[analysis.Paired]
+    during: list[tuple[int, analysis.Paired]]
+
+    @property
+    def seeds(self) -> int:
+        return max(p.interval.n for p in self.final)
+
+
+def operator_verdicts(study: Study) -> list[Verdict]:
+    """Every operator with paired seeds against the baseline, in registration order."""
+    over_training = checkerboard_over_training(study, MOMENTS)
+    groups: dict[str, list[analysis.Paired]] = {}
+    for p in study.verdicts:
+        groups.setdefault(p.b, []).append(p)
+    return [Verdict(v, final, [(step, p) for step, _, pairs in over_training for p in pairs if p.b == v])
+            for v, final in sorted(groups.items(), key=lambda kv: operators.order(kv[0]))]
+
+
 def verdict_table(study: Study) -> list[dict]:
     """The numbers behind the paired verdicts, one row per operator, moment and measure: the
     (pi, pi) power at the recorded steps nearest MOMENTS, then every measure of the final
     generators. A "log" measure's mean and interval are natural-log ratios of the operator to the
     baseline (exp() reads them as "x times"); a "diff" measure's are differences."""
-    rows = [(f"step {step}", step, p) for step, _, pairs in checkerboard_over_training(study, MOMENTS) for p in pairs]
-    rows += [("final", None, p) for p in study.verdicts]
+    rows = []
+    for v in operator_verdicts(study):
+        rows += [(f"step {step}", step, p) for step, p in v.during] + [("final", None, p) for p in v.final]
     return [{"operator": p.b, "baseline": p.a, "moment": moment, "step": step, "measure": p.measure,
              "kind": analysis.MEASURES[p.measure][1], "mean": float(p.interval.mean), "low": float(p.interval.low),
              "high": float(p.interval.high), "seeds": [int(s) for s in p.seeds],
              "differences": [float(d) for d in p.diffs], "agree": p.agree, "sign_flip_p": float(p.p),
              "differs": bool(p.differs)}
-            for moment, step, p in sorted(rows, key=lambda r: operators.order(r[2].b))]
-
-
-def study_table(study: Study) -> list[dict[str, str]]:
-    """Rows for a table: one per measure, a column per variant with its mean [95% interval]
-    over seeds, and the paired difference against the baseline."""
-    rows = []
-    diffs = {(p.measure, p.b): p for p in study.verdicts}
-    for m, per in study.table.items():
-        row = {"measure": analysis.MEASURES[m][0], **{v: str(i) for v, i in per.items()}}
-        for (measure, b), p in diffs.items():
-            if measure == m:
-                row[f"{b} - {p.a}, paired (95%)"] = f"{p.interval} p={p.p:.2g}" if p.interval.n > 1 else str(p.interval)
-        rows.append(row)
-    return rows
+            for moment, step, p in rows]
 
 
 CURVES = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
@@ -164,8 +174,8 @@ def compare_recipes(a: list[Bundle], b: list[Bundle], names: tuple[str, str],
         if p is None:
             continue
         rows.append({"variant": key[0], "measure": key[1],
-                     names[0]: f"{np.mean([by_seed[s] for s in p.seeds]):.3g}",
-                     names[1]: f"{np.mean([vb[key][s] for s in p.seeds]):.3g}",
+                     names[0]: number(float(np.mean([by_seed[s] for s in p.seeds]))),
+                     names[1]: number(float(np.mean([vb[key][s] for s in p.seeds]))),
                      f"{names[1]} - {names[0]} (95%, {len(p.seeds)} seeds)": str(p.interval),
                      "differs": "n/a" if p.interval.n < 2 else "yes" if p.differs else "no"})
     return sorted(rows, key=lambda r: operators.order(r["variant"]))

@@ -12,10 +12,10 @@ import plotly.graph_objects as go
 
 from ganviz import operators
 from ganviz.config import EARLY_STEPS
-from ganviz.measures.study import Study, study_table
+from ganviz.measures.study import Study
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
-from ganviz.present.texts import verdict_sections
+from ganviz.present.verdicts import sections, study_table
 from ganviz.store.bundle import nearest_steps
 from ganviz.view.compare import Comparison
 
@@ -41,7 +41,7 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
     verdicts = "".join(f"<li>{_bold(headline)}<ul>"
                        + "".join(f"<li>{_bold(line[2:])}</li>" for line in every_measure.splitlines()) + "</ul></li>"
-                       for _, headline, every_measure in verdict_sections(study))
+                       for _, headline, every_measure in sections(study))
     seeds = sorted({r.seed for r in study.runs})
     titles = {"ratio_maps": "Where the power moved: log10(generated / real) per frequency",
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",

@@ -2,10 +2,6 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
-from ganviz import operators
-from ganviz.config import EARLY_STEPS
-from ganviz.measures.analysis import Paired, by_variant, short_name
-from ganviz.measures.study import Study, checkerboard_over_training
 from ganviz.store.live import Live
 
 TITLE = "Upsampling vs transposed convolution in a GAN"
@@ -96,53 +92,6 @@ def trained_weights(run: str) -> str:
 
 def overlap_verdict(high: int, low: int, stride: int) -> str:
     return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
-
-
-def verdict_headline(variant: str, group: list[Paired], during: list[tuple[int, Paired]] = ()) -> str:
-    """One variant against the baseline in a line: where its power at (pi, pi) differs during
-    training (`during`: (step, paired verdict) at early steps), then the measures of the final
-    generators that differ, with sizes, the others only counted. Ten verdicts per operator, five
-    operators: the page leads with these lines and keeps the sentences a click away."""
-    a, b = operators.label(group[0].a), operators.label(variant)
-    lead = f"**{b}** against {a}, {max(v.interval.n for v in group)} paired seeds:"
-    differ = [v for v in group if v.differs]
-    if differ:
-        final = "final generators differ in " + "; ".join(
-            f"**{short_name(v.measure)}** {v.size} ({v.agree} of {v.interval.n} seeds agree)" for v in differ) + "."
-        if len(differ) < len(group):
-            final += f" No difference beyond the spread in the other {len(group) - len(differ)}."
-    else:
-        final = f"final generators: no difference beyond the spread in any of the {len(group)} measures."
-    early = [(s, p) for s, p in during if p.differs]
-    if early:
-        training = "during training, power at (pi, pi) " + ", ".join(
-            f"**{p.size}** at step {s} ({p.agree} of {p.interval.n} seeds agree)" for s, p in early) + "."
-    elif during:
-        training = f"during training (steps {', '.join(str(s) for s, _ in during)}), power at (pi, pi) within the spread."
-    else:
-        return f"{lead} {final}"
-    return f"{lead} {training} {final[0].upper()}{final[1:]}"
-
-
-def plain(markdown: str) -> str:
-    """A line of the page's markdown for a terminal: no bold marks."""
-    return markdown.replace("**", "")
-
-
-def verdict_sections(study: Study) -> list[tuple[str, str, str]]:
-    """Per variant against the baseline: (variant, its headline, a bullet per measure with the
-    paired verdict in words). A variant on one seed gets its one "no claim" line and no bullets.
-    The headlines name the checkerboard at step 0 and at the early steps the page shows."""
-    over_training = checkerboard_over_training(study, (0, *EARLY_STEPS))
-    out = []
-    for variant, group, one_seed in by_variant(study.verdicts):
-        if one_seed:
-            out.append((variant, one_seed, ""))
-            continue
-        during = [(step, p) for step, _, pairs in over_training for p in pairs if p.b == variant]
-        bullets = "\n".join(f"- **{short_name(v.measure)}**: {v.sentence()}" for v in group)
-        out.append((variant, verdict_headline(variant, group, during), bullets))
-    return out
 
 
 def run_timing(metas: dict[str, dict]) -> str:
