@@ -24,7 +24,7 @@ from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, own
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
-from ganviz.measures.study import N_SAMPLES, Study, run_study
+from ganviz.measures.study import N_SAMPLES, Study, load_all_measures, run_study
 from ganviz.present import texts, verdicts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure, study_figures
 from ganviz.present.images import grid, interleave
@@ -92,11 +92,18 @@ def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, 
         return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n, threads=1)
 
 
-@st.cache_resource(show_spinner="Measuring every seed of this data set ...", max_entries=4)
+@st.cache_resource(show_spinner=False)
+def stored_measures() -> dict:
+    """The measures `pretrain` keeps beside the shipped runs, per data set."""
+    return load_all_measures(PRETRAINED)
+
+
+@st.cache_resource(show_spinner="Measuring the generators not measured before (your runs) ...", max_entries=4)
 def cached_study(paths: tuple[str, ...]) -> Study:
     keyed = {p: mtime(Path(p)) for p in paths}
-    return run_study([cached_bundle(p, m) for p, m in keyed.items()],
-                     generators={p: cached_generator(p, m) for p, m in keyed.items()})
+    bundles = [cached_bundle(p, m) for p, m in keyed.items()]
+    return run_study(bundles, generators={p: cached_generator(p, m) for p, m in keyed.items()},
+                     stored=stored_measures().get(bundles[0].config.dataset))
 
 
 def mtime(path: Path) -> float:
@@ -255,12 +262,15 @@ def show_analysis() -> None:
         return st.error(study)
     st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
                                      study.classifier))
+    figures = study_figures(study)
+    st.markdown(texts.FIGURES["forest"])
+    st.plotly_chart(figures.pop("forest"), width="stretch", key="forest")
     for variant, headline, every_measure in verdicts.sections(study):
         st.markdown(headline)
         if every_measure:  # the book's pair open: it is the page's question
             with st.expander(f"Every measure: {operators.label(variant)}", expanded=variant in BOOK_PAIR):
                 st.markdown(every_measure)
-    for name, fig in study_figures(study).items():  # the pictures, each under what it shows
+    for name, fig in figures.items():  # the pictures, each under what it shows
         st.markdown(texts.FIGURES[name])
         st.plotly_chart(fig, width="stretch")
     if not study.has_held_out:

@@ -262,9 +262,24 @@ def cmd_study(args: argparse.Namespace) -> None:
     if failed:
         raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
                         "rerun the same command to resume them")
+    store_measures(Path(args.out), args.dataset)
     if not args.no_verdicts and len(variants) > 1:
         cmd_report(argparse.Namespace(paths=[args.out], dataset=args.dataset, seed=0, json=None,
                                       out=str(Path(args.out) / "report.html")))
+
+
+def store_measures(out: Path, spec: str) -> Path | None:
+    """Measure the study's runs on `spec` that its stored measures lack, and keep them all beside
+    the runs: the page's Analysis and `report` then open without measuring."""
+    from ganviz.data import slug
+    from ganviz.measures.study import STORE, bundle_key, load_all_measures, run_study, save_measures
+    bundles = _bundles_under([str(out)], spec)
+    if not bundles:
+        return None
+    stored = load_all_measures(out).get(spec)
+    if stored is not None and set(stored.runs) == {bundle_key(b) for b in bundles}:
+        return out / STORE.format(slug(spec))  # nothing new to measure: the file stays as it is
+    return save_measures(out, run_study(bundles, stored=stored), bundles)
 
 
 def cmd_pretrain(args: argparse.Namespace) -> None:
@@ -276,6 +291,8 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     args.shard, args.slim = None, True
     failed = _run_study([(base.replace(dataset=spec), variants, list(seeds)) for spec, variants, seeds in PRETRAINED],
                         args, slim=True)
+    for spec in dict.fromkeys(spec for spec, _, _ in PRETRAINED):
+        print(store_measures(Path(args.out), spec), flush=True)
     if failed:
         raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
                         "rerun pretrain to resume them")
@@ -304,7 +321,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     with --json the table behind the verdicts."""
     from ganviz import data
     from ganviz.errors import BundleError
-    from ganviz.measures.study import run_study, verdict_table
+    from ganviz.measures.study import load_all_measures, run_study, verdict_table
     from ganviz.present.report import build_report
     from ganviz.present.verdicts import plain, sections
     from ganviz.view.compare import compare
@@ -323,7 +340,10 @@ def cmd_report(args: argparse.Namespace) -> None:
         train = None
     first.sort(key=lambda b: operators.order(b.variant))
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
-    study = run_study(chosen) if train is not None else None
+    stored = {}
+    for folder in (Path(p) for p in args.paths if Path(p).is_dir()):
+        stored.update(load_all_measures(folder))
+    study = run_study(chosen, stored=stored.get(spec)) if train is not None else None
     if study is not None:
         for _, headline, _ in sections(study):
             print(plain(headline))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ganviz import operators
+from ganviz import data, operators
 from ganviz.config import GANConfig
 from ganviz.errors import UserError
 from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_run, replace_dir, stored_config
@@ -90,11 +90,6 @@ def parse_shard(text: str | None, env: dict[str, str], count: int | None = None)
     return index, count
 
 
-def slug(spec: str) -> str:
-    """A data set spec as a folder name: doodles:camel -> doodles-camel."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-") or "data"
-
-
 @dataclass(frozen=True)
 class Job:
     """One seed's run: the variants it still lacks, trained together in `work`."""
@@ -128,7 +123,7 @@ def plan(config: GANConfig, variants: tuple[str, ...], seeds: list[int], out: Pa
     or checkpoints unless `force`, which retrains the asked variants of the asked seeds."""
     want, jobs, done = recipe(config), [], []
     for seed in seeds:
-        folder = out / f"{slug(config.dataset)}-s{seed}"
+        folder = out / f"{data.slug(config.dataset)}-s{seed}"
         cfg = config.replace(seed=seed)
         for meta in _recipes_in(folder):
             if recipe(meta) != want and not force:

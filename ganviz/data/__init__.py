@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,11 @@ class Dataset:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.images)
+
+
+def slug(spec: str) -> str:
+    """A data set spec as a file or folder name: doodles:camel -> doodles-camel."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-") or "data"
 
 
 def fingerprint(images: np.ndarray) -> str:

@@ -156,14 +156,12 @@ class RunMeasures:
     spectrum: np.ndarray  # mean power spectrum of its samples
     timeline_steps: np.ndarray
     timeline_corner: np.ndarray  # log ratio at (pi, pi) over training
-    timeline_kid: np.ndarray  # KID x 1000 of the probe batch over training (NaN without a classifier)
     copy: CopyTest | None
 
 
 def measure(variant: str, seed: int, samples: np.ndarray, index: L1Index, held_out: np.ndarray | None,
             real_spectrum: np.ndarray, real_diversity: float, timeline_steps: np.ndarray,
-            timeline_spectra: np.ndarray, quality_values: dict[str, float] | None = None,
-            timeline_kid: np.ndarray | None = None) -> RunMeasures:
+            timeline_spectra: np.ndarray, quality_values: dict[str, float] | None = None) -> RunMeasures:
     """All measures for one generator's samples (uint8 or [-1, 1]) against its training set."""
     copy = copy_test(samples, index, held_out) if held_out is not None else None
     _, d = nearest_l1(samples, index) if copy is None else (None, copy.generated)
@@ -173,8 +171,7 @@ def measure(variant: str, seed: int, samples: np.ndarray, index: L1Index, held_o
               "diversity": mean_pairwise_l1(samples) / real_diversity,
               **{k: float("nan") for k in ("kid", "fd", "precision", "recall")}, **(quality_values or {})}
     corner = np.array([log_ratios(s, real_spectrum)["corner"] for s in timeline_spectra])
-    kid = timeline_kid if timeline_kid is not None else np.full(len(timeline_steps), np.nan)
-    return RunMeasures(variant, seed, values, spectrum, timeline_steps, corner, kid, copy)
+    return RunMeasures(variant, seed, values, spectrum, timeline_steps, corner, copy)
 
 
 def verdicts(runs: list[RunMeasures], baseline: str = BASELINE) -> list[Paired]:

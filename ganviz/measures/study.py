@@ -2,7 +2,12 @@
 Analysis section, the report and `python -m ganviz report`."""
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -13,6 +18,7 @@ from ganviz.errors import BundleError, DataError
 from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
 from ganviz.readable import number
+from ganviz import spectrum as spectrum_module
 from ganviz.spectrum import power_spectrum, reference_images
 from ganviz.store.bundle import Bundle, nearest_steps
 from ganviz.view.compare import generate
@@ -44,34 +50,136 @@ class Study:
     classifier: str  # which classifier's features the quality measures use, and its accuracy; "" if none
 
 
-def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None) -> Study:
-    """Measure every bundle (all trained on one data set) and compare the variants paired by seed."""
+# The measure code, hashed: stored measures are used only by the code that measured them.
+MEASURE_CODE = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (analysis, quality, spectrum_module))
+                              + Path(__file__).read_bytes()).hexdigest()[:16]
+STORE = "analysis-{}.npz"  # beside a study's seed folders, one per data set
+
+
+def bundle_key(bundle: Bundle, n: int = N_SAMPLES) -> str:
+    """What a run's measures depend on: its config, operator and weights (by content, so a fresh
+    clone finds the stored measures), the sample count and the measure code."""
+    digest = hashlib.sha256(f"{bundle.variant}|{bundle.config.to_json()}|{n}|{MEASURE_CODE}".encode())
+    digest.update((bundle.path / "generator.weights.h5").read_bytes())
+    digest.update(bundle.timeline_steps.tobytes())
+    return digest.hexdigest()[:24]
+
+
+@dataclass
+class _Context:
+    """What measuring a run against its data set needs: built once, and only if a run is measured."""
+    index: L1Index
+    real: np.ndarray
+    real_div: float
+    extra: np.ndarray | None
+    clf: quality.Classifier | None
+    real_features: np.ndarray | None
+
+    @classmethod
+    def build(cls, spec: str, n: int) -> "_Context":
+        train = data.load(spec).images
+        reference = reference_images(train)
+        clf = _classifier(spec)
+        return cls(L1Index.build(train), power_spectrum(reference), analysis.mean_pairwise_l1(reference),
+                   held_out(spec, n), clf, clf.features(reference) if clf else None)
+
+    def measure(self, b: Bundle, n: int, generator=None) -> analysis.RunMeasures:
+        samples = generate(generator or NumpyGenerator.from_bundle(b), latent_batch(0, n, b.config.z_dim))
+        q = quality.quality(self.real_features, self.clf.features(samples)) if self.clf else None
+        # bundles since format 2 hold the spectrum of a measure batch per frame (256 z unless
+        # config.measure_size says otherwise); older ones only their 16 probe images, a noisier estimate
+        spectra = b.spectra if b.spectra is not None else np.stack([power_spectrum(f) for f in b.timeline])
+        return analysis.measure(b.variant, b.config.seed, samples, self.index, self.extra, self.real, self.real_div,
+                                b.timeline_steps, spectra, q)
+
+    @property
+    def classifier(self) -> str:
+        return f"{self.clf.name} classifier, held-out accuracy {self.clf.accuracy:.3f}" if self.clf else ""
+
+
+@dataclass
+class Stored:
+    """Measures kept beside a study's runs: per run key, and what the data set gives all of them."""
+    dataset: str
+    real_spectrum: np.ndarray
+    has_held_out: bool
+    classifier: str
+    runs: dict[str, analysis.RunMeasures]
+
+
+def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None,
+              stored: Stored | None = None, progress: Callable[[int, int], None] | None = None) -> Study:
+    """Measure every bundle (all trained on one data set) and compare the variants paired by
+    seed. Runs whose measures are `stored` (same key) are not measured again: with all of them
+    stored, neither the data set nor a generator is touched."""
     specs = {b.config.dataset for b in bundles}
     if len(specs) != 1:
         raise DataError(f"a study compares runs on one data set, got {sorted(specs)}")
     spec = specs.pop()
-    train = data.load(spec).images
-    index = L1Index.build(train)
-    reference = reference_images(train)
-    real, real_div = power_spectrum(reference), analysis.mean_pairwise_l1(reference)
-    extra = held_out(spec, n)
-    clf = _classifier(spec)
-    real_features = clf.features(reference) if clf else None
+    known = stored.runs if stored is not None and stored.dataset == spec else {}
+    ordered = sorted(bundles, key=lambda b: (operators.order(b.variant), b.config.seed))
+    keys = [bundle_key(b, n) for b in ordered]
+    context = None if all(k in known for k in keys) and known else _Context.build(spec, n)
     runs = []
-    for b in sorted(bundles, key=lambda b: (operators.order(b.variant), b.config.seed)):
-        gen = (generators or {}).get(str(b.path)) or NumpyGenerator.from_bundle(b)
-        samples = generate(gen, latent_batch(0, n, b.config.z_dim))
-        q = quality.quality(real_features, clf.features(samples)) if clf else None
-        kid_over_training = np.array([1000 * quality.mmd2(clf.features(f), real_features) for f in b.timeline]) \
-            if clf else None
-        # bundles since format 2 hold the spectrum of a measure batch per frame (256 z unless
-        # config.measure_size says otherwise); older ones only their 16 probe images, a noisier estimate
-        spectra = b.spectra if b.spectra is not None else np.stack([power_spectrum(f) for f in b.timeline])
-        runs.append(analysis.measure(b.variant, b.config.seed, samples, index, extra, real, real_div,
-                                     b.timeline_steps, spectra, q, kid_over_training))
-    classifier = f"{clf.name} classifier, held-out accuracy {clf.accuracy:.3f}" if clf else ""
-    return Study(spec, runs, analysis.summarise(runs), analysis.verdicts(runs), real, extra is not None,
-                 classifier)
+    for i, (b, key) in enumerate(zip(ordered, keys)):
+        runs.append(known[key] if key in known else context.measure(b, n, (generators or {}).get(str(b.path))))
+        if progress:
+            progress(i + 1, len(ordered))
+    if context is None:
+        real, has_extra, classifier = stored.real_spectrum, stored.has_held_out, stored.classifier
+    else:
+        real, has_extra, classifier = context.real, context.extra is not None, context.classifier
+    return Study(spec, runs, analysis.summarise(runs), analysis.verdicts(runs), real, has_extra, classifier)
+
+
+def save_measures(folder: Path, study: Study, bundles: list[Bundle], n: int = N_SAMPLES) -> Path:
+    """Keep a study's measures beside its runs (analysis-<data set>.npz, plain arrays and JSON,
+    no pickles), written atomically; the page and the report read them in milliseconds."""
+    ordered = sorted(bundles, key=lambda b: (operators.order(b.variant), b.config.seed))  # as run_study orders them
+    arrays, meta = {"real_spectrum": study.real_spectrum}, {}
+    for b, r in zip(ordered, study.runs, strict=True):
+        key = bundle_key(b, n)
+        meta[key] = {"variant": r.variant, "seed": r.seed, "values": r.values,
+                     "copy_z": None if r.copy is None else r.copy.z}
+        arrays.update({f"{key}/spectrum": r.spectrum, f"{key}/timeline_steps": r.timeline_steps,
+                       f"{key}/timeline_corner": r.timeline_corner})
+        if r.copy is not None:
+            arrays.update({f"{key}/copy_generated": r.copy.generated, f"{key}/copy_held_out": r.copy.held_out})
+    arrays["meta"] = np.array(json.dumps({"dataset": study.dataset, "has_held_out": study.has_held_out,
+                                          "classifier": study.classifier, "code": MEASURE_CODE, "runs": meta}))
+    path = folder / STORE.format(data.slug(study.dataset))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_measures(path: Path) -> Stored | None:
+    """Stored measures, or None where the file is missing, damaged or of other measure code."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        meta = json.loads(str(arrays["meta"]))
+        if meta["code"] != MEASURE_CODE:
+            return None
+        runs = {}
+        for key, m in meta["runs"].items():
+            copy = None if m["copy_z"] is None else analysis.CopyTest(
+                arrays[f"{key}/copy_generated"], arrays[f"{key}/copy_held_out"], float(m["copy_z"]))
+            runs[key] = analysis.RunMeasures(str(m["variant"]), int(m["seed"]), {k: float(v) for k, v in m["values"].items()},
+                                             arrays[f"{key}/spectrum"], arrays[f"{key}/timeline_steps"],
+                                             arrays[f"{key}/timeline_corner"], copy)
+        return Stored(str(meta["dataset"]), arrays["real_spectrum"], bool(meta["has_held_out"]),
+                      str(meta["classifier"]), runs)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def load_all_measures(folder: Path) -> dict[str, Stored]:
+    """Every data set's stored measures in a study folder, by data set spec."""
+    found = (load_measures(p) for p in sorted(Path(folder).glob(STORE.format("*"))))
+    return {s.dataset: s for s in found if s is not None}
 
 
 def _classifier(spec: str) -> quality.Classifier | None:

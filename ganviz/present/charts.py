@@ -9,7 +9,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ganviz import operators
+from ganviz.readable import number
 from ganviz.spectrum import radial_profile, ratio_map
+
+from ganviz.measures.study import verdict_table
 
 if TYPE_CHECKING:
     from ganviz.measures.study import Study
@@ -124,17 +127,75 @@ def profile_figure(profiles: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
-def timeline_figure(series: list[tuple[str, np.ndarray, np.ndarray]], title: str, log: bool = False,
-                    reference: float | None = None) -> go.Figure:
-    """One line per run: (label 'variant seed', steps, values)."""
+def _band_colour(hex_colour: str, alpha: float = 0.18) -> str:
+    r, g, b = (int(hex_colour.lstrip("#")[k:k + 2], 16) for k in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def over_training_figure(runs: list, title: str, reference: float | None = None) -> go.Figure:
+    """Each operator's median over seeds, in a band from its lowest to its highest seed, on log
+    axes; every seed's own value is in the hover. `runs`: (variant, seed, steps, values)."""
     fig = go.Figure()
-    for label, steps, values in series:
-        fig.add_trace(go.Scatter(x=np.maximum(steps, 1), y=values, name=label, mode="lines+markers",
-                                 line={"color": operators.colour(label.split()[0])}, marker={"size": 4}))
+    by_variant: dict[str, list] = {}
+    for variant, seed, steps, values in runs:
+        by_variant.setdefault(variant, []).append((seed, np.maximum(np.asarray(steps), 1), np.asarray(values)))
+    for variant in sorted(by_variant, key=operators.order):
+        seeds = by_variant[variant]
+        steps = min((s for _, s, _ in seeds), key=len)  # runs of one recipe share their steps
+        grid = np.stack([v[np.searchsorted(s, steps).clip(0, len(s) - 1)] for _, s, v in seeds])
+        colour, label = operators.colour(variant), operators.label(variant)
+        hover = ["<br>".join(f"seed {seed}: {number(float(x))}" for (seed, _, _), x in zip(seeds, col))
+                 for col in grid.T]
+        if len(seeds) > 1:
+            fig.add_trace(go.Scatter(x=np.concatenate([steps, steps[::-1]]),
+                                     y=np.concatenate([grid.max(axis=0), grid.min(axis=0)[::-1]]),
+                                     fill="toself", fillcolor=_band_colour(colour), line={"width": 0},
+                                     hoverinfo="skip", showlegend=False, legendgroup=variant))
+        fig.add_trace(go.Scatter(
+            x=steps, y=np.median(grid, axis=0), mode="lines+markers", legendgroup=variant,
+            name=f"{label} ({len(seeds)} seed{'s' * (len(seeds) > 1)})", line={"color": colour},
+            marker={"size": 4}, customdata=hover,
+            hovertemplate=f"<b>{label}</b>, step %{{x}}<br>median %{{y:,.3r}}<br>%{{customdata}}<extra></extra>"))
     if reference is not None:
         fig.add_hline(y=reference, line_dash="dot", line_color="#888", annotation_text="real")
-    fig.update_layout(height=300, xaxis_type="log", xaxis_title="step (step 0 drawn at 1)", yaxis_title=title,
-                      yaxis_type="log" if log else "linear", margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    fig.update_layout(height=340, xaxis_type="log", xaxis_title="step (step 0 drawn at 1)", yaxis_title=title,
+                      yaxis_type="log", yaxis_tickformat="~r", legend={"orientation": "h", "y": -0.25},
+                      margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    return fig
+
+
+MOMENT_NAMES = {"final": "final generators"}
+
+
+def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
+    """The paired answer at a glance: per operator and moment, its ratio to the baseline with the
+    95% interval on a log axis, the line of no difference at 1, seeds and agreement. Rows whose
+    interval excludes 1 are drawn solid, the others hollow and grey. `rows`: verdict_table rows."""
+    chosen = [r for r in rows if r["measure"] == measure]
+    fig = go.Figure()
+    labels = []
+    for r in chosen:
+        label = f"{operators.label(r['operator'])}: {MOMENT_NAMES.get(r['moment'], r['moment'])}"
+        labels.append(label)
+        colour = operators.colour(r["operator"]) if r["differs"] else "#9a9a9a"
+        mean, low, high = (float(np.exp(r[k])) for k in ("mean", "low", "high"))
+        n = len(r["seeds"])
+        text = f"{number(mean, 2)}x [{number(low, 2)}, {number(high, 2)}] · {r['agree']} of {n} agree" if n > 1 \
+            else f"{number(mean, 2)}x · 1 seed, no interval"
+        fig.add_trace(go.Scatter(
+            x=[mean], y=[label], mode="markers+text", text=[text], textposition="top center",
+            textfont={"size": 11, "color": "#333" if r["differs"] else "#888"},
+            marker={"size": 11, "color": colour if r["differs"] else "white", "line": {"color": colour, "width": 2},
+                    "symbol": "diamond"},
+            error_x={"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
+                     "color": colour, "thickness": 2, "width": 6},
+            showlegend=False, hovertemplate=f"<b>{label}</b><br>{text}<extra></extra>"))
+    fig.add_vline(x=1, line_dash="dash", line_color="#555", annotation_text="no difference",
+                  annotation_position="bottom right")
+    fig.update_layout(height=120 + 46 * max(len(labels), 1), xaxis_type="log", xaxis_tickformat="~r",
+                      xaxis_title="power at (pi, pi), operator / UpSampling2D + Conv2D, same seed (95% interval)",
+                      yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": labels},
+                      margin={"l": 10, "r": 20, "t": 20, "b": 50})
     return fig
 
 
@@ -158,16 +219,13 @@ def study_figures(study: "Study") -> dict[str, go.Figure]:
     spectra = mean_spectra(study)
     real_profile = radial_profile(study.real_spectrum)
     figures = {
+        "forest": forest_figure(verdict_table(study)),
         "ratio_maps": ratio_map_figure(ratio_maps(study)),
         "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, (_, s) in spectra.items()}),
-        "corner_over_training": timeline_figure(
-            [(f"{r.variant} seed {r.seed}", r.timeline_steps, np.exp(r.timeline_corner)) for r in study.runs],
-            "power at (pi, pi), generated / real", log=True, reference=1.0),
+        "corner_over_training": over_training_figure(
+            [(r.variant, r.seed, r.timeline_steps, np.exp(r.timeline_corner)) for r in study.runs],
+            "power at (pi, pi), generated / real", reference=1.0),
     }
-    if any(np.isfinite(r.timeline_kid).any() for r in study.runs):
-        figures["kid_over_training"] = timeline_figure(
-            [(f"{r.variant} seed {r.seed}", r.timeline_steps, r.timeline_kid) for r in study.runs],
-            "KID x 1000 of the 16-image probe batch", reference=0.0)
     if study.has_held_out:
         dist = {"held-out real": study.runs[0].copy.held_out}
         first = {}  # each variant's lowest seed (runs are sorted by variant, then seed)

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
 
 from ganviz import operators
 from ganviz.config import EARLY_STEPS
@@ -26,8 +27,8 @@ def _img(image: np.ndarray, alt: str) -> str:
 
 
 def _figures(figs: list[go.Figure]) -> list[str]:
-    """First figure carries plotly.js inline; the rest reuse it."""
-    return [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
+    """The figures' divs; plotly.js itself is inlined once, in the head, before any figure calls it."""
+    return [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
 
 
 def _bold(markdown: str) -> str:
@@ -43,15 +44,17 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
                        + "".join(f"<li>{_bold(line[2:])}</li>" for line in every_measure.splitlines()) + "</ul></li>"
                        for _, headline, every_measure in sections(study))
     seeds = sorted({r.seed for r in study.runs})
-    titles = {"ratio_maps": "Where the power moved: log10(generated / real) per frequency",
+    titles = {"forest": "The answer at a glance: the checkerboard, paired by seed",
+              "ratio_maps": "Where the power moved: log10(generated / real) per frequency",
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",
-              "kid_over_training": "KID over training", "copying": "Copying"}
+              "copying": "Copying"}
     return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2>"
             f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
             "against UpSampling2D + Conv2D: mean with its 95% t-interval and an exact sign-flip p-value. "
             f"Quality measures: {html.escape(study.classifier or 'no classifier for this data set')}.</p>"
-            f"<ul>{verdicts}</ul>"
-            + "".join(f"<h3>{titles[k]}</h3>{c}" for k, c in charts.items())
+            + (f"<h3>{titles['forest']}</h3>{charts['forest']}" if "forest" in charts else "")
+            + f"<ul>{verdicts}</ul>"
+            + "".join(f"<h3>{titles[k]}</h3>{c}" for k, c in charts.items() if k != "forest")
             + f"<h3>Every measure</h3><table><tr>{head}</tr>{body}</table>"
             "<p>Artifacts: Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020. "
             "KID: Binkowski et al., ICLR 2018; precision/recall: Kynkaanniemi et al., NeurIPS 2019; "
@@ -103,7 +106,8 @@ def build_report(title: str, comparison: Comparison, histories: dict[str, dict[s
 <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
 .row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}
 img{{max-width:100%;height:auto}}figure{{margin:0}}figcaption{{color:#555;font-size:90%}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
+<script>{get_plotlyjs()}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <p>ganviz report, {stamp}. Samples use the same latent vectors z (seed {comparison.seed}) in every column.</p>
 <ul>{note_html}</ul>
