@@ -1,4 +1,4 @@
-"""ganviz dashboard: UpSampling2D+Conv2D versus Conv2DTranspose in the book's first GAN.
+"""ganviz dashboard: how the book's first GAN grows a feature map, UpSampling2D + Conv2D against the rest.
 
 This file only wires widgets to functions in `ganviz/`; everything it shows is computed there.
 Trainings run in processes of their own: this server never imports TensorFlow. Run: streamlit run app.py
@@ -13,7 +13,8 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data, operators
-from ganviz.config import BOOK_PAIR, GANConfig
+from ganviz.config import GANConfig
+from ganviz.dashboard.analysis import show_analysis
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
                                    side_by_side)
@@ -24,14 +25,14 @@ from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, own
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
-from ganviz.measures.study import N_SAMPLES, Study, load_all_measures, run_study
-from ganviz.present import texts, verdicts
-from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure, study_figures
+from ganviz.measures.study import Study, checkerboard_at, load_all_measures, run_study
+from ganviz.present import texts
+from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure
 from ganviz.present.images import grid, interleave
 from ganviz.present.report import build_report
 from ganviz.spectrum import closer_maps, real_spectrum
 from ganviz.store.bundle import Bundle, load_bundle
-from ganviz.view.compare import Comparison, compare, interpolation
+from ganviz.view.compare import Comparison, compare
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
 
@@ -201,6 +202,7 @@ def show_compare() -> None:
         frames = {v: b.frame(state.step) for v, b in bundles.items()}
         for col, (variant, frame) in zip(variant_columns(frames), frames.items()):
             col.image(grid(frame, cols=COLS, scale=5), caption=f"probe z at step {state.step}")
+        st.markdown(texts.what_you_see(state.step, *checkerboard_at(bundles, state.step)))
         return look_closer(frames, f"probe image (step {state.step})")
     if why:
         st.warning(why)
@@ -214,6 +216,7 @@ def show_compare() -> None:
         col.image(grid(interleave(comp.samples[variant], images[comp.nearest[variant]], COLS), cols=COLS, scale=4),
                   caption="rows: samples / their nearest training images")
         col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])}, hide_index=True)
+    st.markdown(texts.what_you_see(-1, *checkerboard_at(bundles, -1)))
     look_closer(comp.samples, "sample")
     if images is not None:
         many = cached_compare(bundle_key, config.dataset, HIST_SEED, N_HIST)  # describes the generator: once per run
@@ -257,29 +260,10 @@ def study_for(dataset: str) -> Study | str:
     return cached_study(bundles_on(runs, dataset, lambda p: cached_bundle(str(p), mtime(p)).config.dataset))
 
 
-def show_analysis() -> None:
+def analysis() -> None:
     if isinstance(study := study_for(config.dataset), str):
         return st.error(study)
-    st.markdown(texts.analysis_intro(study.dataset, len(study.runs), sorted({r.seed for r in study.runs}), N_SAMPLES,
-                                     study.classifier))
-    figures = study_figures(study)
-    st.markdown(texts.FIGURES["forest"])
-    st.plotly_chart(figures.pop("forest"), width="stretch", key="forest")
-    for variant, headline, every_measure in verdicts.sections(study):
-        st.markdown(headline)
-        if every_measure:  # the book's pair open: it is the page's question
-            with st.expander(f"Every measure: {operators.label(variant)}", expanded=variant in BOOK_PAIR):
-                st.markdown(every_measure)
-    for name, fig in figures.items():  # the pictures, each under what it shows
-        st.markdown(texts.FIGURES[name])
-        st.plotly_chart(fig, width="stretch")
-    if not study.has_held_out:
-        st.info(texts.NO_HELD_OUT)
-    with st.expander("Every measure: means over seeds and paired differences"):
-        st.dataframe(verdicts.study_table(study), hide_index=True, width="stretch")
-    st.markdown(texts.interpolation_intro(state.seed))
-    for variant, row in interpolation({v: cached_generator(p, m) for v, p, m in bundle_key}, state.seed).items():
-        st.image(grid(row, cols=10, scale=3), caption=variant)
+    show_analysis(study, {v: cached_generator(p, m) for v, p, m in bundle_key}, state.seed)
 
 
 if state.view == "Train now":
@@ -291,7 +275,7 @@ elif run is None:
 elif state.view == "Why they differ":
     show_why(run.name, {v: cached_generator(p, m).constant_response(0) for v, p, m in bundle_key})
 else:
-    {"Compare": show_compare, "Training": show_training, "Analysis": show_analysis}[state.view]()
+    {"Compare": show_compare, "Training": show_training, "Analysis": analysis}[state.view]()
 
 # ---- downloads: bundles and a self-contained report ----
 if run is not None:

@@ -180,7 +180,7 @@ def test_study_over_seeds(tmp_path):
     assert one_seed.startswith("Conv2DTranspose, kernel 4 against UpSampling2D + Conv2D on one seed (seed 0), so no "
                                "claim: power at the checkerboard frequency ") and one_seed.count(";") == 9
     r = study.runs[0]
-    assert r.timeline_corner.shape == r.timeline_kid.shape == r.timeline_steps.shape
+    assert r.timeline_corner.shape == r.timeline_steps.shape
     # the checkerboard over training: each variant's geometric mean, each operator paired with upsample
     (step, means, pairs), = checkerboard_over_training(study, (0,))
     corner = {(r.variant, r.seed): r.timeline_corner[0] for r in study.runs}
@@ -218,3 +218,28 @@ def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     g_loss = next(r for r in rows if r["variant"] == "transpose" and r["measure"] == "mean g_loss, steps 3-4")
     assert g_loss["book"] != g_loss["fused"]  # the fused step really trained differently
     assert {r["differs"] for r in rows} <= {"yes", "no"}
+
+
+def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch):
+    """pretrain and study keep each run's measures beside the runs, keyed by the bundle's content
+    and the measure code: a study read back gives the same verdicts without loading a training
+    image or running a generator, and a changed bundle is measured again."""
+    from ganviz import data
+    from ganviz.measures.study import bundle_key, load_all_measures, run_study, save_measures, verdict_table
+    bundles = _tiny_runs(tmp_path)
+    study = run_study(bundles, n=32)
+    save_measures(tmp_path, study, bundles, n=32)
+    stored = load_all_measures(tmp_path)["doodles:camel:64"]
+    assert set(stored.runs) == {bundle_key(b, 32) for b in bundles}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the data set was loaded")
+    with monkeypatch.context() as m:
+        m.setattr(data, "load", refuse)
+        again = run_study(bundles, n=32, stored=stored)
+    assert verdict_table(again) == verdict_table(study)
+    np.testing.assert_array_equal(again.real_spectrum, study.real_spectrum)
+    assert again.classifier == study.classifier and again.has_held_out == study.has_held_out
+    assert bundle_key(bundles[0], 32) != bundle_key(bundles[0], 64)  # another sample count: measured anew
+    (tmp_path / "analysis-doodles-camel-64.npz").write_bytes(b"damaged")
+    assert load_all_measures(tmp_path) == {}  # a damaged file is measured anew, never trusted

@@ -19,7 +19,7 @@ from ganviz.measures import analysis, quality
 from ganviz.noise import latent_batch
 from ganviz.readable import number
 from ganviz import spectrum as spectrum_module
-from ganviz.spectrum import power_spectrum, reference_images
+from ganviz.spectrum import power_spectrum, reference_images, shares
 from ganviz.store.bundle import Bundle, nearest_steps
 from ganviz.view.compare import generate
 from ganviz.view.inference import NumpyGenerator
@@ -232,6 +232,19 @@ def operator_verdicts(study: Study) -> list[Verdict]:
         groups.setdefault(p.b, []).append(p)
     return [Verdict(v, final, [(step, p) for step, _, pairs in over_training for p in pairs if p.b == v])
             for v, final in sorted(groups.items(), key=lambda kv: operators.order(kv[0]))]
+
+
+def checkerboard_at(bundles: dict[str, Bundle], step: int) -> tuple[str, dict[str, float]]:
+    """What the page shows at a step (-1: the final generators), in numbers: (the operator compared
+    with, and each other operator's natural-log ratio of power at (pi, pi) to it), from the
+    measure batch recorded at that step (the probe batch in bundles before format 2)."""
+    def corner_share(b: Bundle) -> float:
+        i = len(b.timeline_steps) - 1 if step == -1 else int(np.flatnonzero(b.timeline_steps == step)[0])
+        spectrum = b.spectra[i] if b.spectra is not None else power_spectrum(b.timeline[i])
+        return float(np.log(shares(spectrum)["corner"]))
+    base = BASELINE if BASELINE in bundles else next(iter(bundles))
+    ref = corner_share(bundles[base])
+    return base, {v: corner_share(b) - ref for v, b in bundles.items() if v != base}
 
 
 def verdict_table(study: Study) -> list[dict]:

@@ -2,6 +2,8 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
+from ganviz import operators
+from ganviz.readable import times
 from ganviz.store.live import Live
 
 TITLE = "Upsampling vs transposed convolution in a GAN"
@@ -26,6 +28,16 @@ def compare_intro(n: int, seed: int, n_train: int | None) -> str:
 def probe_intro(step: int) -> str:
     return (f"**The run's fixed probe batch of z at step {step}** of training, the same z for both generators "
             "(recorded while training; no nearest-neighbour search at past steps).")
+
+
+def what_you_see(step: int, base: str, log_ratios: dict[str, float]) -> str:
+    """One sentence under the grids, computed from the run: how much checkerboard power each
+    operator's images carry at this step, against the first operator's."""
+    when = "In the final generators" if step == -1 else f"At step {step}"
+    (first, r), *rest = log_ratios.items()
+    more = "".join(f"; {operators.label(v)}'s, **{times(x)}**" for v, x in rest)
+    return (f"{when}, the checkerboard power (at (pi, pi), as a share of all power) of {operators.label(first)}'s "
+            f"images is **{times(r)}** {operators.label(base)}'s{more}.")
 
 
 def histogram_intro(n: int) -> str:
