@@ -22,6 +22,13 @@ PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models ac
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
 # what the training loop records per step, per variant
 METRICS = ("d_loss_real", "d_loss_fake", "d_loss", "d_acc_real", "d_acc_fake", "g_loss", "g_acc")
+# What one training process of the book's GAN costs a memory-limited host (Train now's default
+# run, docs/PERFORMANCE.md): its anonymous memory at its peak (506 MB: TensorFlow's runtime,
+# the models, the compiled step) and the code pages it keeps touching (hostmem.CODE_MB). Its
+# RSS is higher (950 MB) because TensorFlow's libraries are mapped, but a cgroup reclaims
+# those clean pages: one ran to the end in a 650 MB cgroup (peak 549 MB). A server uses this
+# until it has measured its own trainings; a study's `--parallel auto` fits runs by it.
+TRAINING_MB = 570
 # A run's checkpoint (on disk) and the trainer's snapshot for divergence (in memory) are taken
 # every CHECKPOINT_EVERY steps; on disk also after CHECKPOINT_SECONDS, so a kill loses at most that.
 CHECKPOINT_EVERY = 50

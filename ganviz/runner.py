@@ -28,16 +28,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ganviz import data, operators
-from ganviz.config import GANConfig
+from ganviz.config import TRAINING_MB, GANConfig
 from ganviz.errors import UserError
+from ganviz.hostmem import limit_mb
 from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_run, replace_dir, stored_config
 
 LOCK = "lock"
 # Fields that may differ between the runs of one study: the rest is its recipe.
 PER_RUN = ("dataset", "seed", "variant")
-# Peak resident memory of one training process of the book's GAN (docs/PERFORMANCE.md), and
-# what the study's own process and the system keep; `auto` runs no more at once than fit.
-TRAINING_MB, RESERVE_MB = 1000, 600
+RESERVE_MB = 600  # what the study's own process and the system keep beside its trainings
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -226,24 +225,11 @@ def steps_done(job: Job) -> int:
         return 0
 
 
-def memory_mb() -> float:
-    """The memory this process may use: its cgroup's limit (v2 memory.max, v1
-    memory.limit_in_bytes) where one is set, else the machine's physical memory."""
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 2**60:
-            return int(text) / 2**20
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
-
-
 def auto_parallel(cores: int | None = None, memory: float | None = None) -> int:
     """Runs at once for --parallel auto: one per core, as many as fit in memory (one run per
     core trains more seeds per hour than one run on all of them: docs/PERFORMANCE.md)."""
     cores = cores or len(os.sched_getaffinity(0))
-    memory = memory_mb() if memory is None else memory
+    memory = limit_mb() if memory is None else memory
     return max(1, min(cores, int((memory - RESERVE_MB) // TRAINING_MB)))
 
 

@@ -36,8 +36,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float = 90):
-    """Start the dashboard; yield (url, process); stop it afterwards.
+def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float = 90, cgroup: Path | None = None):
+    """Start the dashboard (inside `cgroup`, whose limits its trainings inherit, if given); yield
+    (url, process); stop it afterwards.
 
     The server's output goes to a temporary file: a pipe nobody reads fills up (TensorFlow
     logs a lot once a training starts) and then blocks every thread that writes to it."""
@@ -46,7 +47,8 @@ def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float =
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=app_dir, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        cwd=app_dir, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=None if cgroup is None else lambda: (cgroup / "cgroup.procs").write_text(str(os.getpid())))
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + timeout

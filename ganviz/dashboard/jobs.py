@@ -8,7 +8,9 @@ orphaned or killed) its process exits and all of its memory goes back to the sys
   progress   the process writes DIR/live.npz (`ganviz.store.live`); any page reads it
   control    pause / resume / stop as lines on the process's stdin; when the server dies, however,
              stdin ends and the training stops and saves: no process outlives the server
-  limits     at most `limit` processes at once on the server; more wait in a first-come queue
+  limits     at most `limit` processes at once on the server, and no more than fit in its memory
+             beside the server (`admits`): its cgroup's limit, or the machine's; more wait in a
+             first-come queue. A server too small for even one training refuses Train in one line
   orphans    a job no page has polled for `orphan_after_s` (its tab closed) is stopped, or leaves
              the queue
   priority   the process lowers its own CPU priority (nice), so pages stay quick
@@ -26,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ganviz import data
+from ganviz.config import TRAINING_MB
 from ganviz.errors import UserError
+from ganviz.hostmem import charge_mb, limit_mb
 from ganviz.store.bundle import RUN_FILE, find_bundles, load_run
 from ganviz.store.live import Live, mark_ended, read_live
 
@@ -58,6 +62,7 @@ class TrainingJob:
     state: str = "queued"  # queued -> running -> done
     error: str = ""
     last_seen: float = field(default_factory=time.monotonic)
+    peak_mb: float = 0.0  # the most the process has cost the host (hostmem.charge_mb), as read every 0.25 s
     process: subprocess.Popen | None = field(default=None, repr=False)
     _log_from: int = field(default=0, repr=False)  # where this process's part of the log begins
     _stop_sent: float | None = field(default=None, repr=False)
@@ -133,8 +138,10 @@ class Trainings:
     """Every training of one server, keyed by the owner who started it (one job per owner)."""
 
     def __init__(self, limit: int = MAX_TRAININGS, orphan_after_s: float = ORPHAN_AFTER_S,
-                 nice: int = TRAINING_NICE) -> None:
+                 nice: int = TRAINING_NICE, memory_mb: float | None = None) -> None:
         self.limit, self.orphan_after_s, self.nice = limit, orphan_after_s, nice
+        self.memory_mb = limit_mb() if memory_mb is None else memory_mb
+        self.training_mb = float(TRAINING_MB)  # raised to the largest cost a training of this server reaches
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
         self._queue: list[TrainingJob] = []
@@ -147,6 +154,8 @@ class Trainings:
         One training per owner at a time: a second is refused (two tabs, two clicks)."""
         job = TrainingJob(out_dir.resolve())
         with self._lock:
+            if not self.admits(0):
+                raise UserError(self.too_small())
             if (current := self._jobs.get(owner)) is not None and not current.done:
                 raise UserError("a training of yours is already running or queued; stop it or wait for it to end")
             for key, old in list(self._jobs.items()):  # forget finished jobs nobody looks at
@@ -156,6 +165,30 @@ class Trainings:
             self._queue.append(job)
             self._start_queued()
         return job
+
+    def admits(self, running: int) -> bool:
+        """Whether one more training fits in memory beside the server and `running` trainings,
+        each counted at its peak: a cgroup's limit is a hard one, and the kernel kills what overruns it."""
+        return charge_mb() + (running + 1) * self.training_mb <= self.memory_mb
+
+    def at_once(self) -> int:
+        """How many trainings this server runs at once: its limit, or fewer where memory is short."""
+        n = 0
+        while n < self.limit and self.admits(n):
+            n += 1
+        return n
+
+    def too_small(self) -> str:
+        return (f"this server cannot train: it has {self.memory_mb / 1024:.1f} GB, and a training needs about "
+                f"{self.training_mb / 1024:.2f} GB beside the server's {charge_mb() / 1024:.2f} GB; viewing works as usual")
+
+    def waiting_for(self) -> str:
+        """Why queued trainings wait: a free slot, or memory."""
+        n = self.at_once()
+        if n < self.limit:
+            return (f"waiting for memory: {n} training{'s' * (n != 1)} at a time on this "
+                    f"{self.memory_mb / 1024:.1f} GB server")
+        return f"waiting for a free slot: this server trains {self.limit} run{'s' * (self.limit != 1)} at once"
 
     def job_of(self, owner: str) -> TrainingJob | None:
         """The owner's latest job, also after a reload of its page."""
@@ -195,7 +228,7 @@ class Trainings:
                 shutil.rmtree(job.out_dir, ignore_errors=True)
 
     def _start_queued(self) -> None:
-        while self._queue and len(self._running) < self.limit:
+        while self._queue and len(self._running) < self.limit and self.admits(len(self._running)):
             job = self._queue.pop(0)
             try:
                 job._spawn(self.nice)
@@ -222,6 +255,8 @@ class Trainings:
                 self._start_queued()
 
     def _watch(self, job: TrainingJob, now: float) -> None:
+        job.peak_mb = max(job.peak_mb, charge_mb(job.process.pid))
+        self.training_mb = max(self.training_mb, job.peak_mb)
         code = job.process.poll()
         if code is not None:
             self._running.remove(job)

@@ -45,7 +45,7 @@ def my_training(pool: Trainings, owner: str, owner_runs: Path, on_saved: Callabl
         return
     job.touch()
     if job.state == "queued":
-        st.info(texts.queued(pool.position(job), pool.limit))
+        st.info(texts.queued(pool.position(job), pool.waiting_for()))
         st.button("Leave the queue", on_click=pool.cancel, args=(job,))
         return
     live = job.live()

@@ -122,9 +122,8 @@ WATCHING = ("You are watching a training from a shared link: progress only. Only
             "pause or stop it.")
 
 
-def queued(position: int, limit: int) -> str:
-    return (f"Queued: place {position}. This server trains {limit} run(s) at once; yours starts when a slot frees "
-            "up, as long as this page stays open.")
+def queued(position: int, why: str) -> str:
+    return (f"Queued: place {position}, {why}. Yours starts by itself, as long as this page stays open.")
 
 
 def job_status(state: str, error: str, live: Live | None, position: int) -> str:
