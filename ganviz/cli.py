@@ -198,8 +198,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     from ganviz.view.inference import NumpyGenerator
 
     bundle = load_bundle(args.bundle)
+    generator = NumpyGenerator.from_bundle(bundle)  # its weights checked against the config first
     z = latent_batch(args.seed, args.n, bundle.config.z_dim)
-    save_png(grid(to_uint8(generate(NumpyGenerator.from_bundle(bundle), z)), scale=args.scale), args.out)
+    save_png(grid(to_uint8(generate(generator, z)), scale=args.scale), args.out)
     print(args.out)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,19 @@ CLASSIFIER_LAYERS = (("classifier_conv_0", 1, 32), ("classifier_conv_1", 32, 64)
 CLASSIFIER_KERNEL, CLASSIFIER_FEATURES = 3, 128
 # early steps shown beside the final generator (page, report, docs): where checkerboards are plain
 EARLY_STEPS = (50, 200)
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether a config value has its default's type: bools are not numbers, floats are finite,
+    tuples hold positive whole numbers."""
+    whole = lambda x: isinstance(x, int) and not isinstance(x, bool)
+    if isinstance(default, bool) or isinstance(default, str):
+        return type(value) is type(default)
+    if isinstance(default, int):
+        return whole(value)
+    if isinstance(default, float):
+        return (whole(value) or isinstance(value, float)) and math.isfinite(value)
+    return isinstance(value, tuple) and all(whole(x) and x > 0 for x in value)
 
 
 @dataclass(frozen=True)
@@ -82,9 +96,14 @@ class GANConfig:
     precision: str = "float32"
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # a config read from a file may hold anything
+            value, default = getattr(self, f.name), f.default
+            if not _same_kind(value, default):
+                kind = "positive whole numbers" if isinstance(default, tuple) else type(default).__name__
+                raise ValueError(f"{f.name} must be {kind} like {default!r}, got {repr(value)[:40]}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        for name in ("steps", "batch_size", "probe_size", "measure_size"):
+        for name in ("steps", "batch_size", "probe_size", "measure_size", "z_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not (0 < self.d_lr < 1 and 0 < self.g_lr < 1):

@@ -5,6 +5,9 @@ The CLI prints it and exits 2; the dashboard shows it on the page and keeps what
 class UserError(ValueError):
     """Bad input from outside: a file, a spec string, a setting, an upload."""
 
+    def __str__(self) -> str:  # one line, whatever a library put in the message
+        return " ".join(super().__str__().split())
+
 
 class DataError(UserError):
     """Training images that cannot be loaded."""

@@ -154,7 +154,7 @@ def _recipes_in(folder: Path) -> Iterator[dict]:
     for path in sorted(folder.glob("*/config.json")):
         try:
             yield stored_config(json.loads(path.read_text())["config"])[0].to_dict()
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             raise UserError(f"{path}: unreadable bundle config; delete the bundle or add --force") from None
     for work in sorted(folder.glob(".training-*")):
         if (work / CHECKPOINT).is_file() or (work / RUN_FILE).is_file():

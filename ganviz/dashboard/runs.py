@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -202,15 +204,16 @@ def import_bundle_zip(data: bytes, dest_root: Path) -> Path:
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", stem)[:40] or "bundle"
         target = _new_folder(dest_root, f"{stem}-") / "bundle"
         target.mkdir()
-        for name, info in members.items():  # written by our names only: no path from the zip is used
-            (target / name).write_bytes(zf.read(info))
-    try:
-        bundle = load_bundle(target)
-        check_weights(bundle)  # weights must fit the config's models: checked in NumPy, no TensorFlow
-    except BundleError:
-        import shutil
-        shutil.rmtree(target.parent, ignore_errors=True)
-        raise
+        try:
+            for name, info in members.items():  # written by our names only: no path from the zip is used
+                (target / name).write_bytes(zf.read(info))
+            bundle = load_bundle(target)
+            check_weights(bundle)  # weights must fit the config's models: checked in NumPy, no TensorFlow
+        except BaseException as exc:  # a refused upload leaves nothing behind
+            shutil.rmtree(target.parent, ignore_errors=True)
+            if isinstance(exc, (zipfile.BadZipFile, zlib.error, EOFError)):
+                raise BundleError(f"the zip is damaged ({type(exc).__name__}: {exc})") from None
+            raise
     final = target.parent / bundle.variant
     target.rename(final)
     return final

@@ -220,7 +220,7 @@ def load_run_file(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...
     try:
         meta = json.loads(path.read_text())
         return stored_config(meta["config"])[0], tuple(meta["variants"]), str(meta["data_fingerprint"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BundleError(f"{path}: unreadable run file ({type(exc).__name__}: {exc})") from None
 
 
