@@ -207,7 +207,7 @@ def test_cli_report_is_one_self_contained_file(tmp_path):
     assert html.count("Plotly.newPlot") >= 5 and "checkerboard" in html
     # the verdicts as on the page: the pair's headline, then its ten measures under it
     assert "<li><b>Conv2DTranspose</b> against UpSampling2D + Conv2D, 2 paired seeds:" in html
-    verdicts = html.split("<h2>Analysis over seeds")[1].split("<h3>")[0]
+    verdicts = html.split("<h2>Analysis over seeds")[1].split("<h3>Where the power moved")[0]  # under the forest plot
     assert verdicts.count("<li><b>power at the checkerboard frequency</b>: ") == 1 and "**" not in verdicts
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
