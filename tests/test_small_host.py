@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(_kind() is None, reason="the kernel offers no cg
 
 @contextmanager
 def cgroup(limit_mb: int):
-    """A fresh memory cgroup of `limit_mb`, no swap; yields (folder, oom_kills())."""
+    """A fresh memory cgroup of `limit_mb`, no swap; yields (folder, oom_kills()) and prints its peak."""
     kind = _kind()
     folder = (V2 if kind == "v2" else V1) / f"ganviz-test-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
@@ -44,10 +44,18 @@ def cgroup(limit_mb: int):
             swap.write_text(limit)
         events = lambda: (folder / "memory.oom_control").read_text()
 
+    def peak_mb() -> float:
+        name = "memory.peak" if kind == "v2" else "memory.max_usage_in_bytes"
+        try:
+            return int((folder / name).read_text()) / 2**20
+        except (OSError, ValueError):
+            return float("nan")
+
     def oom_kills() -> int:
         return int(next((line.split()[1] for line in events().splitlines() if line.startswith("oom_kill ")), 0))
     try:
         yield folder, oom_kills
+        print(f"cgroup {limit_mb} MB: peak {peak_mb():.0f} MB, OOM kills {oom_kills()}")  # docs/RELIABILITY.md
     finally:
         for pid in (folder / "cgroup.procs").read_text().split():
             try:
