@@ -4,6 +4,7 @@ Used by the browser test and by the benchmark's cold-start measurement."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -102,6 +103,17 @@ def chromium_browser():
 def chromium_page(width: int = 1400, height: int = 1000):
     with chromium_browser() as browser:
         yield browser.new_page(viewport={"width": width, "height": height})
+
+
+def figure_png(fig, path: Path, width: int = 1000) -> None:
+    """A Plotly figure drawn by plotly.js in headless Chromium, saved as a PNG (docs' pictures)."""
+    html = Path(tempfile.mkdtemp()) / "figure.html"
+    html.write_text(fig.to_html(include_plotlyjs=True, full_html=True, config={"displayModeBar": False}))
+    with chromium_page(width, int(fig.layout.height or 500) + 40) as page:
+        page.goto(html.as_uri())
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=30_000)
+        page.locator(".js-plotly-plot").first.screenshot(path=str(path))
+    shutil.rmtree(html.parent, ignore_errors=True)
 
 
 def wait_for_images(page, n: int, timeout: float) -> float:

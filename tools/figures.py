@@ -7,15 +7,18 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ganviz import operators
-from ganviz.readable import times
 from ganviz.config import BASELINE
+from ganviz.data import slug
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.measures import analysis
-from ganviz.measures.study import N_SAMPLES, Study, checkerboard_over_training, run_study
-from ganviz.present.charts import ratio_maps
+from ganviz.measures.study import (N_SAMPLES, Study, checkerboard_over_training, load_all_measures, run_study,
+                                   verdict_table)
+from ganviz.present.charts import forest_figure, ratio_maps
 from ganviz.present.images import grid
 from ganviz.present.verdicts import sections, size, study_table
+from ganviz.readable import times
 from ganviz.store.bundle import Bundle, find_bundles, load_bundle, nearest_steps
+from tools.browser import figure_png
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:
@@ -93,11 +96,12 @@ def checkerboard_table(study: Study, variants: list[str], others: list[str]) -> 
     return [*lines, ""]
 
 
-def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SAMPLES) -> str:
+def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SAMPLES,
+                   stored: dict | None = None) -> str:
     """Markdown tables over seeds, per data set: a column per variant (final losses, speed, the
     study's measures), then each variant's paired difference from the book's operator, and the
     verdicts in words as on the page; with `out`, also each data set's spectrum-ratio sheet. `n`: samples per
-    generator."""
+    generator; `stored`: measures kept beside the runs, by data set (measured anew where missing)."""
     lines = []
     for spec in sorted({b.config.dataset for b in bundles}):
         group = [b for b in bundles if b.config.dataset == spec]
@@ -117,20 +121,26 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
             cells = [str(analysis.interval([f(b) for b in group if b.variant == v])) for v in variants]
             lines.append(f"| {label} | {' | '.join(cells)} |{' |' * len(others)}")
         try:
-            study = run_study(group, n)
+            study = run_study(group, n, stored=(stored or {}).get(spec))
         except ValueError as exc:  # training images not installed here
             lines += ["", f"(analysis left out: {exc})", ""]
             continue
         for row in study_table(study):
-            cells = [row.get(v, "") for v in variants] + [row.get(f"{v} - {BASELINE}, paired (95%)", "") for v in others]
+            cells = [row.get(operators.label(v), "") for v in variants] + \
+                [row.get(f"{operators.label(v)}, paired (95%)", "") for v in others]
             lines.append(f"| {row['measure']} | {' | '.join(cells)} |")
         lines += ["", f"Quality measures on the {study.classifier or 'no classifier'}.", ""]
+        if out is not None:
+            name = f"forest-{slug(spec)}.png"
+            figure_png(forest_figure(verdict_table(study)), out / name, width=1000)
+            lines += [f"![The answer at a glance, {spec}: each operator's paired (pi, pi) ratio to "
+                      f"UpSampling2D + Conv2D, 95% interval]({name})", ""]
         lines += checkerboard_table(study, variants, others)
         for _, headline, every_measure in sections(study):  # as the page: headline, then each measure
             lines += [f"- {headline}", *(f"    {b}" for b in every_measure.splitlines())]
         lines.append("")
         if out is not None:
-            name = f"spectrum-ratio-{spec.replace(':', '-')}.png"
+            name = f"spectrum-ratio-{slug(spec)}.png"
             save(ratio_sheet(ratio_maps(study)), out / name)
             lines += [f"![Spectrum-ratio maps, {spec}]({name})", ""]
     return "\n".join(lines)
@@ -149,5 +159,5 @@ def write_all(out: Path, pretrained: Path) -> list[Path]:
     if everything:
         written.append(out / "results-tables.md")
         written[-1].write_text("<!-- written by `python -m ganviz figures`; do not edit -->\n\n"
-                               + results_tables(everything, out) + "\n")
+                               + results_tables(everything, out, stored=load_all_measures(pretrained)) + "\n")
     return written
