@@ -1,9 +1,11 @@
-"""ganviz: see what UpSampling2D+Conv2D versus Conv2DTranspose does to the book's first GAN.
+"""ganviz: see what the way a generator doubles a feature map (UpSampling2D + Conv2D,
+Conv2DTranspose and the fixes) does to the book's first GAN.
 
-Data flow, one folder a step: data/ -> gan/ (models, training; the only TensorFlow) -> store/
-(bundles) -> view/ (NumPy) -> measures/ -> present/ -> dashboard / CLI / report.
+Data flow, one folder a step: operators/ (one spec each) -> data/ -> gan/ (models, training; the
+only TensorFlow) -> store/ (bundles) -> view/ (NumPy) -> measures/ -> present/ -> dashboard /
+CLI / report.
 """
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = ["nearest_l1", "__version__"]
 

@@ -392,7 +392,10 @@ def cmd_figures(args: argparse.Namespace) -> None:
     if not Path(args.pretrained).is_dir():
         raise UsageError(f"ganviz figures: --pretrained {args.pretrained}: not a folder; give the folder of the "
                          "pretrained runs (default: pretrained)")
+    from ganviz.store.bundle import find_bundles, load_bundle
     from tools.figures import write_all
+    for spec in sorted({load_bundle(p).config.dataset for p in find_bundles(args.pretrained)}):
+        print(store_measures(Path(args.pretrained), spec), flush=True)  # what the page and the report read
     for path in write_all(Path(args.out), Path(args.pretrained)):
         print(path)
 

@@ -45,3 +45,27 @@ def assert_same_picture(a: np.ndarray, b: np.ndarray) -> None:
     computations in one test run (tests/test_training.py, tests/test_resume.py)."""
     diff = np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16))
     assert a.shape == b.shape and diff.max() <= 2 and diff.mean() <= 0.05, (diff.max(), diff.mean())
+
+
+def keras_generator(bundle):
+    """A bundle's Keras generator, its stored weights loaded by name and shape: what the NumPy
+    viewer is checked against."""
+    from ganviz.gan.models import build_generator
+    from ganviz.store.bundle import load_weights
+    model = build_generator(bundle.config, bundle.variant)
+    load_weights(model, bundle.path / "generator.weights.h5")
+    return model
+
+
+def keras_gan(bundle):
+    """Both models of a bundle, to sample or train on; a slim bundle (no discriminator) is
+    refused with a BundleError, as training from it would be."""
+    from ganviz.errors import BundleError
+    from ganviz.gan.training import GAN
+    from ganviz.store.bundle import DISCRIMINATOR, load_weights
+    if not (bundle.path / DISCRIMINATOR).is_file():
+        raise BundleError(f"{bundle.path}: a slim bundle (no {DISCRIMINATOR}) can be viewed, not trained on")
+    gan = GAN(bundle.config, bundle.variant)
+    load_weights(gan.generator, bundle.path / "generator.weights.h5")
+    load_weights(gan.discriminator, bundle.path / DISCRIMINATOR)
+    return gan

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import keras_generator, keras_gan
 from ganviz.cli import main
 from ganviz.data import fingerprint
-from ganviz.gan.models import generator_from_bundle
-from ganviz.gan.training import Trainer, gan_from_bundle
+from ganviz.gan.training import Trainer
 from ganviz.store.bundle import BundleError, find_bundles, load_bundle, nearest_steps, save_bundles
 
 A_PRETRAINED_BUNDLE = Path(__file__).parents[1] / "pretrained" / "doodles-camel-s1" / "upsample"
@@ -37,7 +37,7 @@ def test_bundle_round_trip(trained):
     assert np.allclose(b.history["g_loss"], trainer.history["upsample"]["g_loss"])
     assert list(b.timeline_steps) == trainer.recorded_steps
     # the stored weights are the ones that painted the stored last frame
-    assert np.array_equal(gan_from_bundle(b).sample(b.probe_z), b.timeline[-1])
+    assert np.array_equal(keras_gan(b).sample(b.probe_z), b.timeline[-1])
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporaries left
 
 
@@ -65,7 +65,7 @@ def test_halved_weights_load_as_float32_and_paint_within_one_grey_level(trained,
     z = np.random.default_rng(0).normal(size=(64, 100)).astype(np.float32)
     grey = lambda x: np.round((x + 1) * 127.5)
     assert np.abs(grey(full(z)) - grey(half(z))).max() <= 1
-    keras_half = generator_from_bundle(load_bundle(tmp_path / "transpose"))  # Keras reads it too
+    keras_half = keras_generator(load_bundle(tmp_path / "transpose"))  # Keras reads it too
     assert np.abs(keras_half(z, training=False).numpy() - half(z)).max() < 1e-4
 
 
@@ -92,9 +92,9 @@ def test_mixed_bfloat16_bundle_round_trip(tmp_path):
     save_bundles(Trainer(config, images, variants=("transpose",)).run(), tmp_path)
     b = load_bundle(tmp_path / "transpose")
     assert b.config.precision == "mixed_bfloat16"
-    assert np.array_equal(gan_from_bundle(b).sample(b.probe_z), b.timeline[-1])
+    assert np.array_equal(keras_gan(b).sample(b.probe_z), b.timeline[-1])
     viewer = NumpyGenerator.from_bundle(b)(b.probe_z)
-    keras_out = generator_from_bundle(b)(b.probe_z, training=False).numpy()
+    keras_out = keras_generator(b)(b.probe_z, training=False).numpy()
     assert np.abs(viewer - keras_out).max() < 0.05 and not np.array_equal(viewer, keras_out)
 
 
@@ -123,7 +123,7 @@ def test_mismatched_weights_are_refused(trained, tmp_path):
     shutil.copytree(trained[1] / "transpose", target)
     shutil.copy(trained[1] / "upsample" / "discriminator.weights.h5", target / "generator.weights.h5")
     with pytest.raises(BundleError, match="weights do not match"):
-        gan_from_bundle(load_bundle(target))
+        keras_gan(load_bundle(target))
 
 
 def test_cli_sample_writes_a_grid(trained, tmp_path):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import keras_generator
 from ganviz.config import BOOK_PAIR, METRICS
-from ganviz.gan.models import generator_from_bundle
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle
 from tools.browser import free_ports
@@ -55,8 +55,8 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(single, tmp_path):
     # written by a distributed run, read by the one-device models and the NumPy viewer
     bundle = load_bundle(tmp_path / "transpose")
     z = latent_batch(0, 4, bundle.config.z_dim)
-    np.testing.assert_allclose(generator_from_bundle(bundle)(z, training=False).numpy(),
-                               generator_from_bundle(load_bundle(single / "transpose"))(z, training=False).numpy(), atol=1e-4)
+    np.testing.assert_allclose(keras_generator(bundle)(z, training=False).numpy(),
+                               keras_generator(load_bundle(single / "transpose"))(z, training=False).numpy(), atol=1e-4)
 
 
 def test_two_worker_processes_match_one_device_and_only_worker_0_writes(single, tmp_path):

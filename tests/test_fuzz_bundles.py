@@ -45,19 +45,27 @@ JSON_VALUES = st.one_of(st.integers(-10**30, 10**30), st.floats(allow_nan=True),
                         st.none(), st.lists(st.integers(-5, 10**9), max_size=5), st.just(float("inf")))
 
 
+def _raw(draw, original: bytes, kinds: list[str]) -> tuple[str, bytes | None]:
+    """Random bytes, a truncation of the real file, or (None) one of the file's own `kinds`."""
+    kind = draw(st.sampled_from(["bytes", "truncate", *kinds]))
+    if kind == "bytes":
+        return kind, draw(st.binary(max_size=200))
+    if kind == "truncate":
+        return kind, original[:draw(st.integers(0, len(original) - 1))]
+    return kind, None
+
+
 @st.composite
 def damaged_config(draw, original: bytes) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "truncate", "nest", "field", "nested_field"]))
-    if kind == "bytes":
-        return draw(st.binary(max_size=200))
-    if kind == "truncate":
-        return original[:draw(st.integers(0, len(original) - 1))]
+    kind, raw = _raw(draw, original, ["nest", "field", "nested_field"])
+    if raw is not None:
+        return raw
     if kind == "nest":
         return _nested(draw(st.integers(500, 200_000))).encode()
     meta = json.loads(original)
     target = meta["config"] if kind == "nested_field" else meta
     key = draw(st.sampled_from(sorted(target)))
-    target[key] = draw(JSON_VALUES) if kind == "field" or draw(st.booleans()) else json.loads(_nested(100_000)[:0] or "[]")
+    target[key] = draw(JSON_VALUES)
     if kind == "nested_field" and draw(st.booleans()):
         return json.dumps(meta).replace(json.dumps(target[key]), _nested(50_000), 1).encode()
     return json.dumps(meta, allow_nan=True).encode()
@@ -76,11 +84,9 @@ def _npz(arrays: dict) -> bytes:
 
 @st.composite
 def damaged_npz(draw, original: bytes) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "truncate", "array"]))
-    if kind == "bytes":
-        return draw(st.binary(max_size=200))
-    if kind == "truncate":
-        return original[:draw(st.integers(0, len(original) - 1))]
+    _, raw = _raw(draw, original, ["array"])
+    if raw is not None:
+        return raw
     with np.load(io.BytesIO(original), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     arrays[draw(st.sampled_from(sorted(arrays)))] = draw(ARRAYS)
@@ -89,11 +95,9 @@ def damaged_npz(draw, original: bytes) -> bytes:
 
 @st.composite
 def damaged_weights(draw, original: bytes) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "truncate", "array"]))
-    if kind == "bytes":
-        return draw(st.binary(max_size=200))
-    if kind == "truncate":
-        return original[:draw(st.integers(0, len(original) - 1))]
+    _, raw = _raw(draw, original, ["array"])
+    if raw is not None:
+        return raw
     buf = io.BytesIO(original)
     with h5py.File(buf, "r+") as f:
         names = []

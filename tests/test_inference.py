@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from conftest import keras_generator
 from ganviz.config import GANConfig
-from ganviz.gan.models import generator_from_bundle
 from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
@@ -25,7 +25,7 @@ def bundles(tmp_path_factory):
 def test_numpy_generator_matches_keras(bundles, which):
     bundle = load_bundle(bundles[which])
     z = latent_batch(5, CHUNK_IMAGES + 3, 100)  # a whole chunk of images through every layer, and a part
-    keras_out = generator_from_bundle(bundle)(z, training=False).numpy()
+    keras_out = keras_generator(bundle)(z, training=False).numpy()
     numpy_out = NumpyGenerator.from_bundle(bundle)(z)
     assert numpy_out.shape == (CHUNK_IMAGES + 3, 28, 28, 1)
     np.testing.assert_allclose(numpy_out, keras_out, atol=1e-4)

@@ -3,12 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_same_picture
+from conftest import assert_same_picture, keras_generator
 
 from ganviz import operators
 from ganviz.config import BOOK_PAIR
 from ganviz.data import to_uint8
-from ganviz.gan.models import generator_from_bundle
 from ganviz.store.bundle import CHECKPOINT, find_bundles, load_bundle
 from ganviz.view.inference import NumpyGenerator
 
@@ -31,6 +30,17 @@ def test_the_pretrained_runs_are_there():
     assert sum(f.stat().st_size for f in shipped) <= 128 * 2**20  # the most #29 allows
 
 
+def test_every_shipped_run_has_current_stored_measures():
+    """Analysis opens at once only where pretrained/ holds each run's measures, by the current
+    measure code: after a change to the measures or the runs, `ganviz figures` stores them anew."""
+    from ganviz.measures.study import bundle_key, load_all_measures
+    stored = load_all_measures(PRETRAINED)
+    for p in BUNDLES:
+        b = load_bundle(p)
+        assert b.config.dataset in stored and bundle_key(b) in stored[b.config.dataset].runs, \
+            f"{p}: no stored measures of the current measure code; run `ganviz figures`"
+
+
 @pytest.mark.parametrize("path", BUNDLES, ids=[f"{p.parent.name}/{p.name}" for p in BUNDLES])
 def test_weights_reproduce_the_stored_last_frame(path):
     b = load_bundle(path)
@@ -38,7 +48,7 @@ def test_weights_reproduce_the_stored_last_frame(path):
     assert np.array_equal(b.frame(0), b.timeline[0]) and np.array_equal(b.frame(2000), b.timeline[-1])
     assert (b.config.batch_size, b.config.d_lr, b.config.g_lr, b.config.fused_step) == (64, 0.0008, 0.0004, False)
     # the frame was rendered on the machine that trained: another CPU may round a pixel otherwise
-    assert_same_picture(to_uint8(generator_from_bundle(b)(b.probe_z, training=False)), b.timeline[-1])  # Keras
+    assert_same_picture(to_uint8(keras_generator(b)(b.probe_z, training=False)), b.timeline[-1])  # Keras
     assert_same_picture(to_uint8(NumpyGenerator.from_bundle(b)(b.probe_z)), b.timeline[-1])  # the NumPy viewer
 
 

@@ -142,7 +142,7 @@ def test_shards_from_a_job_array():
 
 def test_parallel_auto_fits_cores_and_memory():
     assert runner.auto_parallel(cores=2, memory=24_000) == 2
-    assert runner.auto_parallel(cores=16, memory=4_000) == 3
+    assert runner.auto_parallel(cores=16, memory=4_000) == 5  # (4,000 - 600) // 570 MB a training
     assert runner.auto_parallel(cores=2, memory=900) == 1
 
 

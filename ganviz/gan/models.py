@@ -16,7 +16,6 @@ from keras import layers
 
 from ganviz.config import GANConfig
 from ganviz.gan.blocks import doubling_block, initializer
-from ganviz.store.bundle import Bundle, load_weights
 
 
 def build_discriminator(config: GANConfig) -> keras.Model:
@@ -100,10 +99,3 @@ def build_generator(config: GANConfig, variant: str, fused: bool = True,
         else:  # images leave the generator in float32 whatever the precision
             x = layers.Activation("tanh", name="generator_output", dtype="float32")(x)
     return keras.Model(inputs, x, name=f"generator_{variant}")
-
-
-def generator_from_bundle(bundle: Bundle) -> keras.Model:
-    """The Keras generator of a bundle, its stored weights loaded (checked by name and shape)."""
-    model = build_generator(bundle.config, bundle.variant)
-    load_weights(model, bundle.path / "generator.weights.h5")
-    return model

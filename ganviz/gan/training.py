@@ -23,12 +23,11 @@ import tensorflow as tf
 from ganviz import operators
 from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, METRICS, GANConfig
 from ganviz.data import fingerprint, to_model_scale, to_uint8
-from ganviz.errors import BundleError, Diverged
+from ganviz.errors import Diverged
 from ganviz.gan.distribute import check_batch, per_replica
 from ganviz.gan.models import build_discriminator, build_generator
 from ganviz.noise import batch_stream, in_batches, measure_z, probe_z
 from ganviz.spectrum import power_spectrum
-from ganviz.store.bundle import DISCRIMINATOR, Bundle, load_weights
 
 
 def timeline_steps(total: int, frames: int = 24) -> list[int]:
@@ -298,14 +297,3 @@ class Trainer:
         if self.recorded_steps[-1] != self.step:
             self._record_frame()
         return self
-
-
-def gan_from_bundle(bundle: Bundle) -> GAN:
-    """Both models (and optimisers) of a bundle, to sample or train on; a slim bundle, which has
-    no discriminator, is refused with a BundleError."""
-    if not (bundle.path / DISCRIMINATOR).is_file():
-        raise BundleError(f"{bundle.path}: a slim bundle (no {DISCRIMINATOR}) can be viewed, not trained on")
-    gan = GAN(bundle.config, bundle.variant)
-    load_weights(gan.generator, bundle.path / "generator.weights.h5")
-    load_weights(gan.discriminator, bundle.path / DISCRIMINATOR)
-    return gan

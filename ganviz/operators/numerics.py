@@ -1,11 +1,9 @@
-"""The NumPy convolutions the viewer and the operators' explainer run: a 'valid' convolution
-three ways, the phase form of a doubling operator, bilinear resizing, depth-to-space and a fixed
-depthwise filter. No TensorFlow: the dashboard shows samples without it."""
+"""The NumPy arithmetic every operator's viewer layer is made of (spec.PhaseLayer): a 'valid'
+convolution three ways, bilinear resizing, depth-to-space and a fixed filter on every channel.
+No TensorFlow: the dashboard shows samples without it."""
 from __future__ import annotations
 
 import numpy as np
-
-from ganviz.operators.taps import phase_kernel
 
 CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of patches for the book's layers
 
@@ -65,14 +63,6 @@ def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='same', stride 1): x (N, H, W, C), kernel (k, k, C, O) -> (N, H, W, O)."""
     k = kernel.shape[0]
     return conv_valid(np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0))), kernel)
-
-
-def phase_conv(x: np.ndarray, kernel: np.ndarray, taps: tuple[np.ndarray, int, int]) -> np.ndarray:
-    """A doubling operator computed as one convolution of the input per output phase
-    (ganviz/operators/taps.py), then depth-to-space: x (N, H, W, C) -> (N, fH, fW, O)."""
-    table, lo, hi = taps
-    f = table.shape[0]
-    return depth_to_space(conv_valid(np.pad(x, ((0, 0), (-lo, hi), (-lo, hi), (0, 0))), phase_kernel(kernel, table)), f)
 
 
 def bilinear_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
