@@ -202,7 +202,8 @@ def show_compare() -> None:
         frames = {v: b.frame(state.step) for v, b in bundles.items()}
         for col, (variant, frame) in zip(variant_columns(frames), frames.items()):
             col.image(grid(frame, cols=COLS, scale=5), caption=f"probe z at step {state.step}")
-        st.markdown(texts.what_you_see(state.step, *checkerboard_at(bundles, state.step)))
+        if sentence := texts.what_you_see(state.step, *checkerboard_at(bundles, state.step)):
+            st.markdown(sentence)
         return look_closer(frames, f"probe image (step {state.step})")
     if why:
         st.warning(why)
@@ -216,7 +217,8 @@ def show_compare() -> None:
         col.image(grid(interleave(comp.samples[variant], images[comp.nearest[variant]], COLS), cols=COLS, scale=4),
                   caption="rows: samples / their nearest training images")
         col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])}, hide_index=True)
-    st.markdown(texts.what_you_see(-1, *checkerboard_at(bundles, -1)))
+    if sentence := texts.what_you_see(-1, *checkerboard_at(bundles, -1)):
+        st.markdown(sentence)
     look_closer(comp.samples, "sample")
     if images is not None:
         many = cached_compare(bundle_key, config.dataset, HIST_SEED, N_HIST)  # describes the generator: once per run

@@ -15,6 +15,7 @@ from ganviz import operators
 from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_BATCH, PRECISIONS, STRATEGIES, GANConfig
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
+from ganviz.runner import format_duration
 
 PRETRAINED = (  # (data set spec, variants, seeds): the studies `pretrain` regenerates under pretrained/, in order
     ("doodles:camel", BOOK_PAIR, range(10)),
@@ -70,13 +71,6 @@ def _unit(zero_ok: bool):
     return parse
 
 
-def _format_eta(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "--:--"
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
-
-
 def progress_line(trainer) -> str:
     """One status line for a running trainer: step, latest losses, images/s, ETA."""
     parts = [f"step {trainer.step}/{trainer.config.steps}"]
@@ -84,7 +78,7 @@ def progress_line(trainer) -> str:
         if h["d_loss"]:
             parts.append(f"{v}: D {h['d_loss'][-1]:.3f} G {h['g_loss'][-1]:.3f}")
     parts.append(f"{trainer.images_per_s:.0f} img/s")
-    parts.append(f"ETA {_format_eta(trainer.eta_s)}")
+    parts.append(f"ETA {format_duration(trainer.eta_s)}")
     return " | ".join(parts)
 
 
@@ -220,25 +214,27 @@ def _run_study(studies: list[tuple[GANConfig, tuple[str, ...], list[int]]], args
             _slim(out / name, variants)
     if not jobs:
         return []
-    parallel = min(len(jobs), runner.auto_parallel() if args.parallel == "auto" else int(args.parallel))
+    at_once = runner.auto_parallel() if args.parallel == "auto" else int(args.parallel)
+    threads = args.threads or runner.threads_per_run(at_once)  # the same for every run, however many are left
     finish = _slim if slim else None
-    if parallel > 1:
-        def child(job: runner.Job, threads: int) -> list[str]:
+    if min(len(jobs), at_once) > 1:
+        def child(job: runner.Job) -> list[str]:  # one seed's run, as its own unsharded study
             return runner.child_command(
                 ["study", "--dataset", job.config.dataset, "--variants", ",".join(job.variants),
                  "--seeds", str(job.config.seed), "--steps", str(job.config.steps), "--precision", job.config.precision,
                  "--measure-size", str(job.config.measure_size), "--batch", str(job.config.batch_size),
-                 "--out", args.out, "--parallel", "1",
-                 "--threads", str(threads), "--quiet", "--no-verdicts", *(["--force"] * args.force),
-                 *(["--slim"] * slim)])
-        return runner.run_parallel(jobs, child, parallel, lambda line: print(line, flush=True))
-    import_tensorflow(args.verbose, args.threads)
-    progress = runner.Progress(jobs)
+                 "--out", args.out, "--parallel", "1", "--shard", "0/1", "--threads", str(threads), "--quiet",
+                 "--no-verdicts", *(["--force"] * args.force), *(["--slim"] * slim)])
+        return runner.run_parallel(jobs, child, min(len(jobs), at_once), lambda line: print(line, flush=True),
+                                   args.force)
+    import_tensorflow(args.verbose, threads)
+    progress = runner.Progress(jobs, args.force)
     hook = None if args.quiet or not sys.stderr.isatty() else _print_progress
     for job in jobs:
         t0 = time.time()
         if not args.quiet:
-            print(progress.line(job, "started"), flush=True)
+            at = 0 if args.force else runner.steps_done(job)
+            print(progress.line(job, f"resuming at step {at}" if at else "started"), flush=True)
         how = runner.train_job(job, args.force, finish, hook)
         progress.finish(job)
         print(how if args.quiet else progress.line(job, f"done in {runner.format_duration(time.time() - t0)} ({how})"),
@@ -263,7 +259,8 @@ def cmd_study(args: argparse.Namespace) -> None:
     if failed:
         raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
                         "rerun the same command to resume them")
-    store_measures(Path(args.out), args.dataset)
+    if not args.no_verdicts:
+        store_measures(Path(args.out), args.dataset)
     if not args.no_verdicts and len(variants) > 1:
         cmd_report(argparse.Namespace(paths=[args.out], dataset=args.dataset, seed=0, json=None,
                                       out=str(Path(args.out) / "report.html")))
@@ -337,14 +334,18 @@ def cmd_report(args: argparse.Namespace) -> None:
     try:
         train = data.load(spec).images
     except data.DataError as exc:
-        print(f"note: no nearest-neighbour panels or study ({exc})", file=sys.stderr)
+        print(f"note: no nearest-neighbour panels ({exc})", file=sys.stderr)
         train = None
     first.sort(key=lambda b: operators.order(b.variant))
     comp = compare({b.variant: NumpyGenerator.from_bundle(b) for b in first}, train, args.seed, 16)
     stored = {}
     for folder in (Path(p) for p in args.paths if Path(p).is_dir()):
         stored.update(load_all_measures(folder))
-    study = run_study(chosen, stored=stored.get(spec)) if train is not None else None
+    try:  # measures stored beside the runs need no training images
+        study = run_study(chosen, stored=stored.get(spec))
+    except data.DataError as exc:
+        print(f"note: no analysis over seeds ({exc})", file=sys.stderr)
+        study = None
     if study is not None:
         for _, headline, _ in sections(study):
             print(plain(headline))
@@ -471,7 +472,8 @@ def _study_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.
                     "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX, else all)")
     st.add_argument("--shard-count", type=_positive, metavar="N", help="with JOB_COMPLETION_INDEX (a Kubernetes "
                     "Indexed Job): the number of shards, the Job's completions")
-    st.add_argument("--no-verdicts", action="store_true", help="skip measuring the paired verdicts at the end")
+    st.add_argument("--no-verdicts", action="store_true",
+                    help="skip measuring the runs and the paired verdicts at the end (a shard of a larger study)")
     st.add_argument("--slim", action="store_true", help=argparse.SUPPRESS)  # pretrain's children
     st.set_defaults(func=cmd_study)
 

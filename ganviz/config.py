@@ -52,7 +52,10 @@ def _same_kind(value: Any, default: Any) -> bool:
     if isinstance(default, int):
         return whole(value)
     if isinstance(default, float):
-        return (whole(value) or isinstance(value, float)) and math.isfinite(value)
+        try:
+            return (whole(value) or isinstance(value, float)) and math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            return False
     return isinstance(value, tuple) and all(whole(x) and x > 0 for x in value)
 
 
@@ -110,6 +113,8 @@ class GANConfig:
             raise ValueError("learning rates must be in (0, 1)")
         if self.optimizer not in ("rmsprop", "adam"):
             raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {self.optimizer!r}")
+        if len(self.image_shape) != 3 or len(self.g_initial_shape) != 3:
+            raise ValueError("image_shape and g_initial_shape must be (height, width, channels)")
         if not (len(self.d_filters) == len(self.d_kernels) == len(self.d_strides)):
             raise ValueError("d_filters, d_kernels and d_strides must have the same length")
         if not (len(self.g_filters) == len(self.g_kernels) == len(self.g_upsample)):

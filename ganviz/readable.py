@@ -22,4 +22,6 @@ def number(x: float, digits: int = 3, sign: bool = False) -> str:
 
 def times(log_ratio: float) -> str:
     """A natural-log ratio as 'N x', two significant digits: 0.026x, 2.4x, 28,000x."""
-    return f"{number(math.exp(log_ratio), 2)}x" if math.isfinite(log_ratio) else "n/a"
+    if not math.isfinite(log_ratio):
+        return "n/a"
+    return f"{number(math.exp(min(log_ratio, 700.0)), 2)}x"  # beyond e^700 a float overflows

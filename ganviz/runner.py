@@ -35,7 +35,7 @@ from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_
 
 LOCK = "lock"
 # Fields that may differ between the runs of one study: the rest is its recipe.
-PER_RUN = ("dataset", "seed", "variant")
+PER_RUN = ("dataset", "seed")
 RESERVE_MB = 600  # what the study's own process and the system keep beside its trainings
 
 
@@ -107,7 +107,7 @@ class Job:
 
 
 def recipe(config: GANConfig | dict) -> dict:
-    """What every run of one study shares: the config without the data set, seed and variant."""
+    """What every run of one study shares: the config without the data set and seed."""
     values = config.to_dict() if isinstance(config, GANConfig) else dict(config)
     return {k: v for k, v in values.items() if k not in PER_RUN}
 
@@ -124,8 +124,8 @@ def plan(config: GANConfig, variants: tuple[str, ...], seeds: list[int], out: Pa
     for seed in seeds:
         folder = out / f"{data.slug(config.dataset)}-s{seed}"
         cfg = config.replace(seed=seed)
-        for meta in _recipes_in(folder):
-            if recipe(meta) != want and not force:
+        for meta in () if force else _recipes_in(folder):
+            if recipe(meta) != want:
                 raise UserError(f"{folder}: holds runs of another recipe ({_differences(recipe(meta), want)}); "
                                 "rerun with that recipe, choose another --out, or add --force to retrain them")
         missing = variants if force else tuple(v for v in variants if not (folder / v / "config.json").is_file())
@@ -161,7 +161,7 @@ def _recipes_in(folder: Path) -> Iterator[dict]:
             yield load_run(work)[0].to_dict()
 
 
-class Busy(Exception):
+class Busy(UserError):
     """Another process holds the seed's lock."""
 
 
@@ -173,7 +173,7 @@ def _lock(work: Path):
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise Busy(str(work)) from None
+        raise Busy(f"{work}: another process is training this seed; let it finish, or stop it first") from None
     return fh
 
 
@@ -181,7 +181,6 @@ def train_job(job: Job, force: bool = False, finish: Callable[[Path, tuple[str, 
               hook=None) -> str:
     """Train (or resume) one seed's run and move its bundles into the seed's folder. Returns
     what happened, in a few words. TensorFlow must already be imported (cli.import_tensorflow)."""
-    from ganviz import data
     from ganviz.gan import run
     lock = _lock(job.work)
     try:
@@ -225,12 +224,11 @@ def steps_done(job: Job) -> int:
         return 0
 
 
-def auto_parallel(cores: int | None = None, memory: float | None = None) -> int:
+def auto_parallel(cpus: int | None = None, memory: float | None = None) -> int:
     """Runs at once for --parallel auto: one per core, as many as fit in memory (one run per
     core trains more seeds per hour than one run on all of them: docs/PERFORMANCE.md)."""
-    cores = cores or len(os.sched_getaffinity(0))
     memory = limit_mb() if memory is None else memory
-    return max(1, min(cores, int((memory - RESERVE_MB) // TRAINING_MB)))
+    return max(1, min(cpus or cores(), int((memory - RESERVE_MB) // TRAINING_MB)))
 
 
 def format_duration(seconds: float) -> str:
@@ -243,9 +241,9 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """The study's ETA from the steps its runs have done since it started (all runs at once)."""
 
-    def __init__(self, jobs: list[Job]):
+    def __init__(self, jobs: list[Job], force: bool = False):
         self.jobs, self.t0 = jobs, time.monotonic()
-        self.start = {j.work: steps_done(j) for j in jobs}
+        self.start = {j.work: 0 if force else steps_done(j) for j in jobs}
         self.finished: set[Path] = set()
 
     def finish(self, job: Job) -> None:
@@ -261,34 +259,49 @@ class Progress:
                 f"study ETA {format_duration(eta) if left else '0:00'}")
 
 
-def run_parallel(jobs: list[Job], child_args: Callable[[Job, int], list[str]], parallel: int,
-                 say: Callable[[str], None]) -> list[str]:
-    """Train the jobs `parallel` at a time, each in a process of its own with an equal share of
-    the cores (`child_args(job, threads)` is its command line). Returns the failed runs' names."""
-    cores = len(os.sched_getaffinity(0))
-    threads = max(1, cores // parallel)
-    progress, pending, running, failed = Progress(jobs), list(jobs), {}, []
+def cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_run(parallel: int) -> int:
+    """Each run's share of the cores when `parallel` run at once: the same for every run of a
+    study, whatever is left of it, so a resumed run computes as it started."""
+    return max(1, cores() // parallel)
+
+
+LOG = "study.log"  # a parallel run's own output, in its work folder
+
+
+def run_parallel(jobs: list[Job], child_args: Callable[[Job], list[str]], parallel: int,
+                 say: Callable[[str], None], force: bool = False) -> list[str]:
+    """Train the jobs `parallel` at a time, each in a process of its own (`child_args(job)` is its
+    command line, with its share of the cores) writing to its work folder's log. Returns the
+    failed runs' names."""
+    progress, pending, running, failed = Progress(jobs, force), list(jobs), {}, []
     while pending or running:
         while pending and len(running) < parallel:
             job = pending.pop(0)
-            at = steps_done(job)
-            running[job] = (subprocess.Popen(child_args(job, threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                             text=True, preexec_fn=_die_with_parent), time.monotonic())
-            say(progress.line(job, f"{f'resuming at step {at}' if at else 'started'} "
-                                   f"({threads} thread{'s' * (threads > 1)})"))
+            at = 0 if force else steps_done(job)
+            job.work.mkdir(parents=True, exist_ok=True)
+            with open(job.work / LOG, "w") as log:
+                running[job] = (subprocess.Popen(child_args(job), stdout=log, stderr=subprocess.STDOUT,
+                                                 preexec_fn=_die_with_parent), time.monotonic())
+            say(progress.line(job, f"resuming at step {at}" if at else "started"))
         time.sleep(0.5)
         for job, (proc, t0) in list(running.items()):
             if proc.poll() is None:
                 continue
-            out, err = proc.communicate()
             del running[job]
+            try:  # the work folder goes when a run ends well
+                last = ((job.work / LOG).read_text().strip().splitlines() or [""])[-1]
+            except OSError:
+                last = ""
             if proc.returncode == 0:
                 progress.finish(job)
-                say(progress.line(job, f"done in {format_duration(time.monotonic() - t0)} "
-                                       f"({out.strip().splitlines()[-1] if out.strip() else 'trained'})"))
+                say(progress.line(job, f"done in {format_duration(time.monotonic() - t0)} ({last or 'trained'})"))
             else:
-                last = (err.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-                say(progress.line(job, f"failed: {last}"))
+                say(progress.line(job, f"failed: {last or f'exit code {proc.returncode}'} (log: {job.work / LOG})"))
                 failed.append(job.name)
     return failed
 

@@ -47,11 +47,19 @@ def assert_same_picture(a: np.ndarray, b: np.ndarray) -> None:
     assert a.shape == b.shape and diff.max() <= 2 and diff.mean() <= 0.05, (diff.max(), diff.mean())
 
 
+def load_weights(model, path) -> None:
+    """Fill a Keras model's variables from a weights file, each checked by name and shape."""
+    from ganviz.store.bundle import read_weights
+    variables = {f"{layer.name}/{w.name}": w for layer in model.layers for w in layer.weights}
+    values = read_weights(path, {key: tuple(v.shape) for key, v in variables.items()})
+    for key, var in variables.items():
+        var.assign(values[key])
+
+
 def keras_generator(bundle):
     """A bundle's Keras generator, its stored weights loaded by name and shape: what the NumPy
     viewer is checked against."""
     from ganviz.gan.models import build_generator
-    from ganviz.store.bundle import load_weights
     model = build_generator(bundle.config, bundle.variant)
     load_weights(model, bundle.path / "generator.weights.h5")
     return model
@@ -62,7 +70,7 @@ def keras_gan(bundle):
     refused with a BundleError, as training from it would be."""
     from ganviz.errors import BundleError
     from ganviz.gan.training import GAN
-    from ganviz.store.bundle import DISCRIMINATOR, load_weights
+    from ganviz.store.bundle import DISCRIMINATOR
     if not (bundle.path / DISCRIMINATOR).is_file():
         raise BundleError(f"{bundle.path}: a slim bundle (no {DISCRIMINATOR}) can be viewed, not trained on")
     gan = GAN(bundle.config, bundle.variant)

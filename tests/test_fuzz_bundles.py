@@ -41,7 +41,7 @@ def _nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-JSON_VALUES = st.one_of(st.integers(-10**30, 10**30), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
+JSON_VALUES = st.one_of(st.integers(-10**400, 10**400), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(),
                         st.none(), st.lists(st.integers(-5, 10**9), max_size=5), st.just(float("inf")))
 
 
@@ -144,6 +144,20 @@ def test_a_damaged_file_is_refused_in_one_line_or_loads(good, tmp_path, capsys, 
         (bundle / name).write_bytes(data.draw(STRATEGIES[name](original)))
         _check_both_ways(bundle, tmp_path, capsys)
     check()
+
+
+@pytest.mark.parametrize("key, value", [("d_lr", 10**400), ("g_initial_shape", [7, 7]), ("image_shape", [28, 28]),
+                                        ("z_dim", True), ("g_filters", "128")])
+def test_config_values_a_review_found(good, tmp_path, capsys, key, value):
+    """Found by a review, beyond the fuzzer's reach then: a float too large for a float, a shape
+    of the wrong length, a bool for a number, a string for a tuple."""
+    bundle = tmp_path / "b" / "transpose"
+    shutil.copytree(good, bundle)
+    meta = json.loads((bundle / "config.json").read_text())
+    meta["config"][key] = value
+    (bundle / "config.json").write_text(json.dumps(meta))
+    _check_both_ways(bundle, tmp_path, capsys)
+    assert main(["sample", str(bundle), "--out", str(tmp_path / "s.png")]) == 2
 
 
 def test_a_damaged_zip_is_refused_and_leaves_nothing(good, tmp_path):

@@ -95,7 +95,7 @@ def test_parallel_runs_each_seed_in_a_process_of_its_own(whole, tmp_path, capfd)
     sums in another order on one thread), one line per run with the study's ETA."""
     assert main(["study", *ARGS[:-1], "--out", str(tmp_path), "--seeds", "0-1", "--parallel", "2"]) == 0
     out = capfd.readouterr().out
-    assert out.count("started (1 thread)") == 2 and "2 of 2 runs done · study ETA 0:00" in out
+    assert out.count(": started · ") == 2 and "2 of 2 runs done · study ETA 0:00" in out
     _same_bundles(whole, tmp_path, exact=False)
 
 
@@ -141,9 +141,9 @@ def test_shards_from_a_job_array():
 
 
 def test_parallel_auto_fits_cores_and_memory():
-    assert runner.auto_parallel(cores=2, memory=24_000) == 2
-    assert runner.auto_parallel(cores=16, memory=4_000) == 5  # (4,000 - 600) // 570 MB a training
-    assert runner.auto_parallel(cores=2, memory=900) == 1
+    assert runner.auto_parallel(cpus=2, memory=24_000) == 2
+    assert runner.auto_parallel(cpus=16, memory=4_000) == 5  # (4,000 - 600) // 570 MB a training
+    assert runner.auto_parallel(cpus=2, memory=900) == 1
 
 
 def test_pretrain_is_a_study_of_the_shipped_recipe_slim(tmp_path, monkeypatch, capsys):

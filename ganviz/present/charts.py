@@ -40,7 +40,7 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
 
 def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 0.0,
                 marker_step: int | None = None, max_points: int | None = None) -> go.Figure:
-    """Both variants' curves, one panel per quantity, shared axes so variants compare directly.
+    """Each operator's curves, one panel per quantity, shared axes so operators compare directly.
 
     `max_points` keeps every k-th step of the smoothed curves (and the last): a live chart
     redrawn every few seconds stays the same small message however long the run."""

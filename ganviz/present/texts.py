@@ -33,6 +33,8 @@ def probe_intro(step: int) -> str:
 def what_you_see(step: int, base: str, log_ratios: dict[str, float]) -> str:
     """One sentence under the grids, computed from the run: how much checkerboard power each
     operator's images carry at this step, against the first operator's."""
+    if not log_ratios:  # one operator shown: nothing to compare it with
+        return ""
     when = "In the final generators" if step == -1 else f"At step {step}"
     (first, r), *rest = log_ratios.items()
     more = "".join(f"; {operators.label(v)}'s, **{times(x)}**" for v, x in rest)

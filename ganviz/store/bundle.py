@@ -83,14 +83,6 @@ def save_weights(model: keras.Model, path: Path) -> None:
                 f.create_dataset(f"{layer.name}/{w.name}", data=w.numpy())
 
 
-def load_weights(model: keras.Model, path: Path) -> None:
-    """Fill the model's variables from `save_weights` output, checking every name, shape and dtype."""
-    variables = {f"{layer.name}/{w.name}": w for layer in model.layers for w in layer.weights}
-    values = read_weights(path, {key: tuple(v.shape) for key, v in variables.items()})
-    for key, var in variables.items():
-        var.assign(values[key])
-
-
 def halve_weights(path: Path) -> None:
     """Rewrite a `save_weights` file with float16 arrays, for shipping: half the bytes, and
     `read_weights` gives float32 back (a pretrained generator's samples move by at most one
@@ -301,7 +293,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         variant = meta.get("variant", variant)
         if variant not in operators.names():
             raise ValueError(f"operator {variant!r} is not one of {', '.join(operators.names())}")
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         raise BundleError(f"{path}/config.json: invalid ({type(exc).__name__}: {exc})") from None
     history = _load_npz(path / "history.npz", METRICS)
     tl = _load_npz(path / "timeline.npz", ("steps", "images", "probe_z"))
