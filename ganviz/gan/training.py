@@ -5,7 +5,8 @@ Per step, for each operator (the book's `train_discriminator` + `train_generator
   2. discriminator on a generated batch, label 0     (one RMSprop update)
   3. generator through the frozen discriminator, label 1 (only generator weights move)
 Paired: every operator trained from the same seed sees the same real batches and the same
-noise in the same order, and is probed with the same fixed probe batch of z. Several operators are interleaved step by step, so a live view can show both at any moment.
+noise in the same order, and is probed with the same fixed probe batch of z. Operators trained
+together are interleaved step by step, so a live view shows all of them at any moment.
 """
 from __future__ import annotations
 

@@ -2,7 +2,9 @@
 Analysis section, the report and `python -m ganviz report`."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -50,16 +52,13 @@ class Study:
     classifier: str  # which classifier's features the quality measures use, and its accuracy; "" if none
 
 
-# The measure code, hashed: stored measures are used only by the code that measured them.
-MEASURE_CODE = hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (analysis, quality, spectrum_module))
-                              + Path(__file__).read_bytes()).hexdigest()[:16]
 STORE = "analysis-{}.npz"  # beside a study's seed folders, one per data set
 
 
 def bundle_key(bundle: Bundle, n: int = N_SAMPLES) -> str:
     """What a run's measures depend on: its config, operator and weights (by content, so a fresh
     clone finds the stored measures), the sample count and the measure code."""
-    digest = hashlib.sha256(f"{bundle.variant}|{bundle.config.to_json()}|{n}|{MEASURE_CODE}".encode())
+    digest = hashlib.sha256(f"{bundle.variant}|{bundle.config.to_json()}|{n}|{measure_code()}".encode())
     digest.update((bundle.path / "generator.weights.h5").read_bytes())
     digest.update(bundle.timeline_steps.tobytes())
     return digest.hexdigest()[:24]
@@ -95,6 +94,21 @@ class _Context:
     @property
     def classifier(self) -> str:
         return f"{self.clf.name} classifier, held-out accuracy {self.clf.accuracy:.3f}" if self.clf else ""
+
+
+@functools.cache
+def measure_code() -> str:
+    """A hash of everything that makes a run's measures: the code that samples and measures it
+    (the viewer and the operators, the measures, the spectra, the search, the noise, `_Context`)
+    and the classifiers' weights. Stored measures are used only where it is unchanged."""
+    from ganviz import noise
+    from ganviz.view import inference, neighbours
+    files = [Path(m.__file__) for m in (analysis, quality, spectrum_module, noise, inference, neighbours)]
+    files += sorted(Path(operators.__file__).parent.glob("*.py")) + sorted(quality.CLASSIFIERS.glob("*"))
+    digest = hashlib.sha256(inspect.getsource(_Context).encode())
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -146,7 +160,7 @@ def save_measures(folder: Path, study: Study, bundles: list[Bundle], n: int = N_
         if r.copy is not None:
             arrays.update({f"{key}/copy_generated": r.copy.generated, f"{key}/copy_held_out": r.copy.held_out})
     arrays["meta"] = np.array(json.dumps({"dataset": study.dataset, "has_held_out": study.has_held_out,
-                                          "classifier": study.classifier, "code": MEASURE_CODE, "runs": meta}))
+                                          "classifier": study.classifier, "code": measure_code(), "runs": meta}))
     path = folder / STORE.format(data.slug(study.dataset))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
@@ -161,7 +175,7 @@ def load_measures(path: Path) -> Stored | None:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         meta = json.loads(str(arrays["meta"]))
-        if meta["code"] != MEASURE_CODE:
+        if meta["code"] != measure_code():
             return None
         runs = {}
         for key, m in meta["runs"].items():

@@ -4,7 +4,7 @@ An operator is a way for a generator layer to make its feature map `factor` time
 at factor 1, the book's size-keeping layer of the same family). Its spec holds everything the
 rest of ganviz asks of it: name, label, colour and citation; its weights' shapes and initial
 values; the viewer's NumPy pass (a `PhaseLayer`); the FLOPs of its literal layers. Its Keras
-block registers by the same name in ganviz/gan/blocks.py, the one place that imports Keras.
+block registers by the same name in ganviz/gan/blocks.py (gan/ is the only folder that imports Keras).
 Every other module looks a spec up; none branches on an operator's name (after stylegan2-ada's
 `metric_main.register_metric`).
 """
