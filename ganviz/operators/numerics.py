@@ -89,9 +89,10 @@ def depth_to_space(y: np.ndarray, f: int) -> np.ndarray:
 
 
 def depthwise_same(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
-    """A fixed (k, k) filter on every channel, 'same' zero padding: x (N, H, W, C) -> (N, H, W, C)."""
+    """A fixed (k, k) filter on every channel, zero padding as TensorFlow's 'SAME' (the odd pixel
+    after): x (N, H, W, C) -> (N, H, W, C)."""
     k = taps.shape[0]
-    lo, hi = k // 2, k - 1 - k // 2
+    lo, hi = (k - 1) // 2, k // 2
     p = np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
     h, w = x.shape[1:3]
     out = np.zeros_like(x, dtype=np.float32)
