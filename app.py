@@ -16,8 +16,8 @@ from ganviz import data, operators
 from ganviz.config import GANConfig
 from ganviz.dashboard.analysis import show_analysis
 from ganviz.dashboard.jobs import Trainings
-from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, live_dir, run_label, runs_for,
-                                   side_by_side)
+from ganviz.dashboard.runs import (RunGroup, bundle_zip, bundles_on, check_spec, default_pair, find_runs, live_dir,
+                                   run_label, runs_for, side_by_side)
 from ganviz.dashboard.server import configure_server
 from ganviz.dashboard.share import share_panel
 from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, public_view,
@@ -75,8 +75,9 @@ def cached_real_spectrum(spec: str) -> np.ndarray | None:
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def cached_runs(pretrained: str, runs_root: str, own: str, linked: str):
-    return runs_for(Path(pretrained), Path(runs_root), own, linked)
+def cached_runs(label: str, root: Path) -> list[RunGroup]:
+    """One root's runs, shared by every viewer: a page open lists pretrained/ once per 30 s, not once per viewer."""
+    return find_runs(label, root)
 
 
 @st.cache_resource(show_spinner=False)
@@ -130,7 +131,7 @@ pool = trainings()
 if "linked" not in st.session_state:  # what the link named: another browser's run or live training, to view
     st.session_state.linked = {k: st.query_params.get(k, "") for k in ("run", "live")}
 linked: dict[str, str] = st.session_state.linked
-runs = cached_runs(str(PRETRAINED), str(RUNS), own, linked["run"])
+runs = runs_for(PRETRAINED, RUNS, own, linked["run"], find=cached_runs)
 run_names = [r.name for r in runs]
 
 if "state" not in st.session_state:  # first run of this session: restore the view from the link

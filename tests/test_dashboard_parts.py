@@ -33,7 +33,7 @@ def run_dir(tmp_path_factory):
 
 def test_find_runs_groups_variants(run_dir, tmp_path):
     root, _, _ = run_dir
-    runs = find_runs({"pretrained": root, "yours": tmp_path / "none"})
+    runs = find_runs("pretrained", root) + find_runs("yours", tmp_path / "none")
     assert [r.name for r in runs] == ["pretrained/camel-s0"]
     assert list(runs[0].bundles) == ["upsample", "transpose"]
 

@@ -8,7 +8,7 @@ from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
 from ganviz import operators
-from ganviz.operators.numerics import CHUNK_IMAGES, conv_valid, conv_way
+from ganviz.operators.numerics import CHUNK_IMAGES, Scratch, conv_valid, conv_way
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.weights import initial_weights
 
@@ -40,6 +40,22 @@ def test_each_way_of_conv_valid_is_the_convolution(k, c, o, way):
     h, w = 9 - k + 1, 10 - k + 1
     expected = sum(np.einsum("nhwc,co->nhwo", x[:, u:u + h, v:v + w], kernel[u, v]) for u in range(k) for v in range(k))
     np.testing.assert_allclose(conv_valid(x, kernel), expected, rtol=1e-5, atol=1e-4)
+    padded = np.pad(x, ((0, 0), (1, 2), (1, 2), (0, 0)))
+    twice = [conv_valid(x, kernel, (1, 2)) for _ in range(2)]  # the second reuses the first's scratch arrays
+    np.testing.assert_array_equal(twice[0], twice[1])
+    np.testing.assert_allclose(twice[0], conv_valid(padded, kernel), rtol=1e-6, atol=1e-5)
+
+
+def test_scratch_lends_each_array_to_one_caller_and_keeps_at_most_its_limit():
+    scratch = Scratch(limit_mb=1)
+    with scratch((4, 4)) as a, scratch((4, 4)) as b:
+        assert a is not b  # two callers at once never share
+    with scratch((4, 4)) as c:
+        assert c is a or c is b  # returned arrays are lent again
+    with scratch((300, 1024)) as big:  # 1.2 MB: over the limit, so not kept
+        pass
+    with scratch((300, 1024)) as again:
+        assert again is not big
 
 
 @pytest.mark.parametrize("k, stride", [(5, 2), (4, 2), (3, 1), (5, 1)])

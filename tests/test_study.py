@@ -159,7 +159,7 @@ def test_pretrain_is_a_study_of_the_shipped_recipe_slim(tmp_path, monkeypatch, c
     assert main(argv) == 0
     folder = tmp_path / "doodles-camel-64-s0"
     assert sorted(p.name for p in folder.iterdir()) == ["transpose", "transpose4", "upsample"]  # nothing hidden left
-    (run,) = find_runs({"pretrained": tmp_path})
+    (run,) = find_runs("pretrained", tmp_path)
     assert list(run.bundles) == ["upsample", "transpose", "transpose4"]
     for variant in run.bundles:
         assert sorted(p.name for p in (folder / variant).iterdir()) == \

@@ -3,7 +3,7 @@
 
   viewers N    N viewers open the page at once, each with its own seed in its link, then all
                press "New samples" at once: p50 / p95 / max seconds until each page has both
-               sample grids, in each phase; the server's CPU seconds per "New samples" (its own
+               sample grids, in each phase; the server's CPU seconds per page opened and per "New samples" (its own
                share, apart from the clients'); the server's peak RSS. Two kinds of viewer:
                  ws       Streamlit's own protocol over a websocket, as the page's JavaScript
                           speaks it (a rerun with the link's query, then the button's trigger),
@@ -126,6 +126,17 @@ class WsViewer:
             raise RuntimeError(f"the page ({self.query}) drew {len(self.images)} of 2 grids; errors: {self.errors}")
         return grids
 
+    async def open_once(self, timeout: float) -> float:
+        """Open the page, read its run to the end, leave: seconds to both grids."""
+        import websockets
+        async with websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", max_size=None,
+                                      subprotocols=["streamlit"], open_timeout=timeout) as ws:
+            try:
+                return await self.run(ws, self._rerun(), timeout)
+            finally:
+                for timer in self.timers.values():
+                    timer.cancel()
+
     async def session(self, opened: asyncio.Event, go: asyncio.Event, clicked: asyncio.Event,
                       done: asyncio.Event, timeout: float) -> tuple[float, float]:
         """Open the page; wait for `go`; press "New samples" (its run read to the end); stay
@@ -162,16 +173,22 @@ async def _all_set(events: list[asyncio.Event], tasks: list[asyncio.Task], timeo
                            f"after {timeout:.0f} s")
 
 
-def _ws_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, float]:
-    """Both phases' seconds to both grids; the server's CPU seconds per "New samples", net of
-    what the open pages' heartbeats cost it meanwhile; those heartbeats' CPU seconds per second."""
-    async def run() -> tuple[list[float], list[float], float, float]:
+def _ws_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, float, float]:
+    """Both phases' seconds to both grids; the server's CPU seconds per page opened on a warm
+    server (one viewer has opened the page before: the caches hold the generators and the
+    run-wide figures); per "New samples", net of what the open pages' heartbeats cost it
+    meanwhile; those heartbeats' CPU seconds per second."""
+    async def run() -> tuple[list[float], list[float], float, float, float]:
         opened, clicked = [asyncio.Event() for _ in range(n)], [asyncio.Event() for _ in range(n)]
         go, done = asyncio.Event(), asyncio.Event()
+        await WsViewer(url, n).open_once(timeout)
+        await asyncio.sleep(2)
+        cpu0 = cpu_s(proc.pid)
         tasks = [asyncio.create_task(WsViewer(url, seed).session(o, go, c, done, timeout))
                  for seed, (o, c) in enumerate(zip(opened, clicked))]
         try:
             await _all_set(opened, tasks, timeout, "open")
+            opening = (cpu_s(proc.pid) - cpu0) / n
             await asyncio.sleep(5)  # let the opening settle, then measure what the pages' heartbeats cost
             cpu0, t0 = cpu_s(proc.pid), time.perf_counter()
             await asyncio.sleep(5)
@@ -185,17 +202,20 @@ def _ws_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], li
         finally:
             for task in tasks:
                 task.cancel()
-        return [t[0] for t in times], [t[1] for t in times], clicks / n, heartbeats
+        return [t[0] for t in times], [t[1] for t in times], opening, clicks / n, heartbeats
     return asyncio.run(run())
 
 
-def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, None]:
-    """As `_ws_viewers`; the CPU per "New samples" includes the pages' heartbeats meanwhile."""
+def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float], list[float], float, float, None]:
+    """As `_ws_viewers`, on a cold server (the first pages pay for its caches); the CPU per "New
+    samples" includes the pages' heartbeats meanwhile."""
     with chromium_browser() as browser:
         pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(n)]
+        cpu0 = cpu_s(proc.pid)
         for seed, page in enumerate(pages):  # all at once: navigation starts, nobody waits for a page
             page.goto(f"{url}/?seed={seed}", wait_until="commit")
         opened = _until_all(pages, lambda p: p.locator(IMAGES).count() >= 2, timeout)
+        opening = (cpu_s(proc.pid) - cpu0) / n
         before = [p.locator(IMAGES).first.get_attribute("src") for p in pages]
         time.sleep(5)  # let the opening settle, so the CPU below is the clicks'
         cpu0 = cpu_s(proc.pid)
@@ -203,15 +223,15 @@ def _browser_viewers(url: str, proc, n: int, timeout: float) -> tuple[list[float
             page.get_by_role("button", name="New samples").click(no_wait_after=True)
         changed = _until_all(pages, lambda p: p.locator(IMAGES).first.get_attribute("src") != before[pages.index(p)],
                              timeout)
-        return opened, changed, (cpu_s(proc.pid) - cpu0) / n, None
+        return opened, changed, opening, (cpu_s(proc.pid) - cpu0) / n, None
 
 
 def viewers(n: int, client: str = "ws", timeout: float = 600) -> dict:
     with tempfile.TemporaryDirectory() as runs, dashboard(ROOT, {"GANVIZ_RUNS": runs}) as (url, proc):
-        opened, changed, per_click, heartbeats = (_ws_viewers if client == "ws" else _browser_viewers)(
+        opened, changed, per_open, per_click, heartbeats = (_ws_viewers if client == "ws" else _browser_viewers)(
             url, proc, n, timeout)
         return {"viewers": n, "client": client, "open": _percentiles(opened), "new_samples": _percentiles(changed),
-                "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
+                "server_cpu_s_per_page_open": per_open, "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
                 "server_peak_rss_mb": rss_mb(proc.pid)}
 
 
@@ -247,7 +267,7 @@ def main(n_viewers: int, n_trainings: int, json_path: str | None = None, steps: 
     if n_viewers:
         out["viewers"] = v = viewers(n_viewers, client)
         print(f"{v['viewers']} viewers ({client}) at once: both grids after p50 {v['open']['p50_s']:.1f} s, p95 "
-              f"{v['open']['p95_s']:.1f} s; 'New samples' on every page at once: p50 {v['new_samples']['p50_s']:.1f} s, "
+              f"{v['open']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_page_open']:.2f} s a page; 'New samples' on every page at once: p50 {v['new_samples']['p50_s']:.1f} s, "
               f"p95 {v['new_samples']['p95_s']:.1f} s, server CPU {v['server_cpu_s_per_new_samples']:.2f} s a page"
               + (f" (besides the open pages' heartbeats: {v['server_cpu_s_per_s_open_pages']:.2f} CPU s a second)"
                  if v["server_cpu_s_per_s_open_pages"] is not None else "")

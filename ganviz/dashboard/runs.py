@@ -32,17 +32,16 @@ class RunGroup:
     bundles: dict[str, Path]
 
 
-def find_runs(roots: dict[str, Path]) -> list[RunGroup]:
-    """Group the bundles under each labelled root by folder: `label/folder`, variants in canonical order."""
+def find_runs(label: str, root: Path) -> list[RunGroup]:
+    """Group the bundles under root by folder: `label/folder`, variants in canonical order."""
     groups: dict[str, dict[str, Path]] = {}
-    for label, root in roots.items():
-        for path in find_bundles(root):
-            try:
-                variant = load_bundle(path).variant
-            except BundleError:
-                continue  # a damaged folder is not offered
-            name = "/".join((label, *path.parent.relative_to(root).parts))
-            groups.setdefault(name, {})[variant] = path
+    for path in find_bundles(root):
+        try:
+            variant = load_bundle(path).variant
+        except BundleError:
+            continue  # a damaged folder is not offered
+        name = "/".join((label, *path.parent.relative_to(root).parts))
+        groups.setdefault(name, {})[variant] = path
     return [RunGroup(name, {v: b[v] for v in operators.names() if v in b}) for name, b in groups.items()]
 
 
@@ -67,14 +66,17 @@ def other_owners(name: str, own: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def runs_for(pretrained: Path, runs_root: Path, own: str, linked: str = "") -> list[RunGroup]:
+def runs_for(pretrained: Path, runs_root: Path, own: str, linked: str = "",
+             find: Callable[[str, Path], list[RunGroup]] = find_runs) -> list[RunGroup]:
     """The runs a page offers: the pretrained ones, its owner's (`runs/<own>/...`), and the one
     run of another owner that its link names. A link lets its reader view that run; control
-    stays with the owner's key, which no link carries."""
+    stays with the owner's key, which no link carries. `find(label, root)` lists one root's runs:
+    the page passes a cached one, so that every viewer shares one listing of pretrained/."""
     roots = {"pretrained": pretrained, f"runs/{own}": runs_root / own}
     if (other := other_owners(linked, own)) is not None:
         roots[f"runs/{other[0]}"] = runs_root / other[0]
-    return [r for r in find_runs(roots) if r.name.startswith(("pretrained/", f"runs/{own}/")) or r.name == linked]
+    return [r for label, root in roots.items() for r in find(label, root)
+            if r.name.startswith(("pretrained/", f"runs/{own}/")) or r.name == linked]
 
 
 def run_label(name: str, own: str) -> str:

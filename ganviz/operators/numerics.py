@@ -3,9 +3,45 @@ convolution three ways, bilinear resizing, depth-to-space and a fixed filter on 
 No TensorFlow: the dashboard shows samples without it."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 
 CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of patches for the book's layers
+
+
+class Scratch:
+    """Work arrays kept for the next convolution of the same shape, up to `limit_mb` in all.
+
+    The dashboard's server gives every freed array over 1 MB back to the system (so that its
+    memory does not creep; ganviz/dashboard/server.py), which makes each fresh patch matrix
+    fault its pages in again: a quarter of a sampling's CPU time. Reused arrays skip that.
+    Thread-safe: each array is lent to one caller at a time."""
+
+    def __init__(self, limit_mb: float = 64):
+        self.limit = int(limit_mb * 2**20)
+        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+        with self._lock:
+            spare = self._free.get(shape)
+            array = spare.pop() if spare else None
+        if array is None:
+            array = np.empty(shape, np.float32)
+        try:
+            yield array
+        finally:
+            with self._lock:
+                held = sum(a.nbytes for arrays in self._free.values() for a in arrays)
+                if held + array.nbytes <= self.limit:
+                    self._free.setdefault(shape, []).append(array)
+
+
+SCRATCH = Scratch()
 
 
 def conv_way(k: int, c: int, o: int) -> str:
@@ -15,7 +51,21 @@ def conv_way(k: int, c: int, o: int) -> str:
     return min(moved, key=moved.get)
 
 
-def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def conv_valid(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Conv2D(padding='valid', stride 1) of x with `pad` = (before, after) rows and columns of
+    zeros added: x (N, H + k - 1 - before - after, ..., C), kernel (k, k, C, O) -> (N, H, W, O).
+    The padded copy is a scratch array. See `_conv_valid` for how."""
+    lo, hi = pad
+    if not (lo or hi):
+        return _conv_valid(x, kernel)
+    n, h, w, c = x.shape
+    with SCRATCH((n, h + lo + hi, w + lo + hi, c)) as padded:
+        padded.fill(0.0)
+        padded[:, lo:lo + h, lo:lo + w] = x
+        return _conv_valid(padded, kernel)
+
+
+def _conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
     -> (N, H, W, O), as matrix products on chunks of images, one of three ways (`conv_way`):
       im2col     gather each output pixel's whole k*k*C patch, then one product (the wide
@@ -33,36 +83,41 @@ def conv_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     if way == "shift-add":
         flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
-            chunk = np.ascontiguousarray(x[s:s + CHUNK_IMAGES], np.float32)
-            taps = (chunk.reshape(-1, c) @ flat).reshape(len(chunk), hp, wp, k, k, o)
-            acc = out[s:s + CHUNK_IMAGES]
-            acc[:] = taps[:, :h, :w, 0, 0]
-            for u in range(k):
-                for v in range(k):
-                    if u or v:
-                        acc += taps[:, u:u + h, v:v + w, u, v]
+            chunk = x[s:s + CHUNK_IMAGES].reshape(-1, c)
+            with SCRATCH((len(chunk), k * k * o)) as taps:
+                np.matmul(chunk, flat, out=taps)
+                taps = taps.reshape(-1, hp, wp, k, k, o)
+                acc = out[s:s + CHUNK_IMAGES]
+                acc[:] = taps[:, :h, :w, 0, 0]
+                for u in range(k):
+                    for v in range(k):
+                        if u or v:
+                            acc += taps[:, u:u + h, v:v + w, u, v]
     elif way == "im2col":
         flat = np.ascontiguousarray(kernel.reshape(k * k * c, o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
             windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], (k, k), axis=(1, 2))
-            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3)).reshape(-1, k * k * c)
-            out[s:s + CHUNK_IMAGES] = (patches @ flat).reshape(-1, h, w, o)
+            with SCRATCH((len(windows), h, w, k, k, c)) as patches:
+                patches[:] = windows.transpose(0, 1, 2, 4, 5, 3)
+                np.matmul(patches.reshape(-1, k * k * c), flat, out=out[s:s + CHUNK_IMAGES].reshape(-1, o))
     else:
         rows = np.ascontiguousarray(kernel.reshape(k, k * c, o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
             windows = np.lib.stride_tricks.sliding_window_view(x[s:s + CHUNK_IMAGES], k, axis=2)  # (n, hp, w, c, k)
-            patches = np.ascontiguousarray(windows.transpose(0, 1, 2, 4, 3), np.float32).reshape(-1, hp * w, k * c)
-            acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
-            np.matmul(patches[:, :h * w], rows[0], out=acc)
-            for u in range(1, k):  # output row i takes kernel row u from patch row i + u
-                acc += patches[:, u * w:u * w + h * w] @ rows[u]
+            with SCRATCH((len(windows), hp, w, k, c)) as patches, SCRATCH((len(windows), h * w, o)) as product:
+                patches[:] = windows.transpose(0, 1, 2, 4, 3)
+                patches = patches.reshape(-1, hp * w, k * c)
+                acc = out[s:s + CHUNK_IMAGES].reshape(-1, h * w, o)
+                np.matmul(patches[:, :h * w], rows[0], out=acc)
+                for u in range(1, k):  # output row i takes kernel row u from patch row i + u
+                    acc += np.matmul(patches[:, u * w:u * w + h * w], rows[u], out=product)
     return out
 
 
 def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Conv2D(padding='same', stride 1): x (N, H, W, C), kernel (k, k, C, O) -> (N, H, W, O)."""
     k = kernel.shape[0]
-    return conv_valid(np.pad(x, ((0, 0), (k // 2, k - 1 - k // 2), (k // 2, k - 1 - k // 2), (0, 0))), kernel)
+    return conv_valid(x, kernel, (k // 2, k - 1 - k // 2))
 
 
 def bilinear_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:

@@ -46,8 +46,7 @@ class PhaseLayer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.resize > 1:
             x = bilinear_upsample(x, self.resize)
-        lo, hi = self.pad
-        y = conv_valid(np.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0))), self.kernel)
+        y = conv_valid(x, self.kernel, self.pad)
         y += self.bias
         y = depth_to_space(y, self.phases)
         if self.post is not None:
