@@ -333,6 +333,51 @@ def bench_operators(config: GANConfig, x: np.ndarray, warmup: int, steps: int, n
     return rows
 
 
+def bench_layers(config: GANConfig, batch: int, repeats: int) -> list[dict]:
+    """Each operator's doubling layer alone, where the generator spends most (14 x 14 x 128 ->
+    28 x 28 x 64, kernel 5): milliseconds of a forward and backward pass (input and weight
+    gradients), its registered block (fused where it has a fused path) and its literal Keras
+    layers, best of `repeats` rounds of 10."""
+    from ganviz.gan.blocks import doubling_block
+    x = tf.constant(np.random.default_rng(0).normal(size=(batch, 14, 14, 128)).astype(np.float32))
+    rows = []
+    for variant in operators.names():
+        row = {"variant": variant}
+        for kind, fused in (("block", True), ("literal", False)):
+            model = keras.Sequential(doubling_block(variant, config, 64, 5, 2, "layer", fused=fused))
+            model.build(x.shape)
+
+            @tf.function
+            def step(x, model=model):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    y = model(x)
+                    loss = tf.reduce_mean(y * y)
+                return tape.gradient(loss, [x, *model.trainable_variables])
+            step(x)[0].numpy()
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                for _ in range(10):
+                    out = step(x)
+                out[0].numpy()
+                best = min(best, (time.perf_counter() - t0) / 10)
+            row[f"{kind}_ms"] = best * 1e3
+            row[f"{kind}_layers"] = [type(l).__name__ for l in model.layers]
+        rows.append(row)
+    return rows
+
+
+def layers_table(rows: list[dict]) -> str:
+    """Markdown: each operator's doubling layer, forward + backward."""
+    base = next(r for r in rows if r["variant"] == "upsample")["block_ms"]
+    lines = ["| variant | block (layers) | ms | of upsample's block | literal layers, ms |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {' + '.join(r['block_layers'])} | {r['block_ms']:.0f} | "
+                     f"{base / r['block_ms']:.2f}x | {r['literal_ms']:.0f} |")
+    return "\n".join(lines)
+
+
 def _cpu_name() -> str:
     try:
         return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
@@ -368,6 +413,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
                                       for v in BOOK_PAIR},
         "operators": bench_operators(config, x, warmup=1 if quick else 3, steps=1 if quick else 15,
                                      n_view=8 if quick else 256),
+        "layers": bench_layers(config, 8 if quick else 64, 1 if quick else 3),
     }
     for row in result["training"]:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
@@ -415,6 +461,7 @@ def table(result: dict) -> str:
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
     lines += ["", viewer_table(result["viewer"])]
     lines += ["", operators_table(result["operators"])]
+    lines += ["", "each doubling layer alone (14 x 14 x 128 -> 28 x 28 x 64, forward + backward)", layers_table(result["layers"])]
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
         total = sum(kinds.values())
@@ -430,8 +477,11 @@ def table(result: dict) -> str:
 
 
 def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False,
-         viewer_only: bool = False) -> None:
-    if viewer_only:  # seconds, no training
+         viewer_only: bool = False, layers_only: bool = False) -> None:
+    if layers_only:  # a minute: each doubling layer alone
+        result = {"layers": bench_layers(GANConfig(), 8 if quick else 64, 1 if quick else 3)}
+        print(layers_table(result["layers"]))
+    elif viewer_only:  # seconds, no training
         result = {"viewer": viewer_efficiency(8 if quick else 256, 1 if quick else 5)}
         print(viewer_table(result["viewer"]))
     elif operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
