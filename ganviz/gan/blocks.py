@@ -19,7 +19,7 @@ from keras import layers
 from ganviz import operators
 from ganviz.config import GANConfig
 from ganviz.operators.builtin import BINOMIAL
-from ganviz.operators.taps import bilinear_taps, phase_taps
+from ganviz.operators.taps import phase_taps
 
 
 def initializer(config: GANConfig) -> keras.initializers.Initializer:
@@ -113,86 +113,6 @@ class UpsampleConv2D(layers.Conv2D):
         return {**super().get_config(), "factor": self.factor}
 
 
-class BilinearConv2D(layers.Conv2D):
-    """UpSampling2D(2, interpolation='bilinear') then this Conv2D ('same'), computed without the
-    resized map: each of the 4 output phases is a convolution of the input with summed taps
-    (4x4 for the book's kernel 5: 64 taps per 2x2 output block instead of 100).
-
-    The phase convolutions read the input with its edge pixels repeated, as the resize does
-    inside the map, but the literal convolution pads the *resized* map with zeros. So the first
-    and last `k // 2` rows and columns are corrected: the zeros' share, read as repeated edge
-    pixels, is taken back out by four thin convolutions along the resized edge lines."""
-
-    def __init__(self, filters: int, kernel_size: int, **kwargs):
-        super().__init__(filters, kernel_size, padding="same", **kwargs)
-        self._phases = bilinear_taps(kernel_size)
-        self._lo, self._hi = (kernel_size - 1) // 2, kernel_size // 2  # the zeros 'same' adds before / after
-        # edge pixels repeated on each side: enough for every phase window and every resized edge line
-        self._pad = max(max(max(-start, start + len(table) - 1) for table, start in self._phases),
-                        (max(self._lo, self._hi) + 3) // 2)
-
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
-
-    def _repeat_edges(self, x, axis: int):
-        n, p = x.shape[axis], self._pad
-        return tf.gather(x, [0] * p + list(range(n)) + [n - 1] * p, axis=axis)
-
-    def _resize_line(self, x, axis: int):
-        """The bilinear resize along one axis at resized positions -lo .. 2n - 1 + hi, the edge
-        repeated beyond the map (as the phase convolutions see it)."""
-        n, p = x.shape[axis], self._pad
-        e = self._repeat_edges(x, axis)
-        before, centre, after = (tf.gather(e, list(range(i, i + n + 2 * p - 2)), axis=axis) for i in (0, 1, 2))
-        pairs = tf.stack([0.25 * before + 0.75 * centre, 0.75 * centre + 0.25 * after], axis=axis + 1)
-        shape = tf.concat([tf.shape(pairs)[:axis], [2 * (n + 2 * p - 2)], tf.shape(pairs)[axis + 2:]], 0)
-        line = tf.reshape(pairs, shape)  # resized positions 2 - 2p .. 2n + 2p - 3
-        first = 2 * p - 2 - self._lo
-        return tf.gather(line, list(range(first, first + 2 * n + self._lo + self._hi)), axis=axis)
-
-    def _edge_share(self, line, taps: list, across: int):
-        """The output lines next to one edge: `line` (the resized edge line, beyond the map
-        included) through each output line's taps that read zeros, stacked along `across`."""
-        k, o = self.kernel_size[0], self.filters
-        if not taps:  # no zeros on this side (an even kernel's `before`, or k = 1)
-            return None
-        kernel = tf.stack(taps, axis=-2)  # (k, C, lines, O)
-        kernel = tf.reshape(kernel, (1, k, -1, len(taps) * o) if across == 1 else (k, 1, -1, len(taps) * o))
-        y = tf.nn.conv2d(line, kernel, 1, "VALID")  # (B, 1, 2w, lines * O) or (B, 2h, 1, lines * O)
-        y = tf.reshape(y, tf.stack([tf.shape(y)[0], tf.shape(y)[3 - across], len(taps), o]))
-        return tf.transpose(y, (0, 2, 1, 3)) if across == 1 else y
-
-    def call(self, inputs):
-        x = inputs
-        h, w = x.shape[1], x.shape[2]
-        k, lo, hi, p = self.kernel_size[0], self._lo, self._hi, self._pad
-        kernel = tf.cast(self.kernel, self.compute_dtype)
-        xp = self._repeat_edges(self._repeat_edges(x, 1), 2)
-        phases = []
-        for table_a, start_a in self._phases:
-            for table_b, start_b in self._phases:
-                window = xp[:, p + start_a:p + start_a + h + len(table_a) - 1,
-                            p + start_b:p + start_b + w + len(table_b) - 1]
-                taps = tf.einsum("pu,qv,uvio->pqio", tf.constant(table_a, self.compute_dtype),
-                                 tf.constant(table_b, self.compute_dtype), kernel)
-                phases.append(tf.nn.conv2d(window, taps, 1, "VALID"))
-        y = tf.nn.depth_to_space(tf.concat(phases, axis=-1), 2)  # channel (a * 2 + b) * O + o, as listed
-        # Output row r < lo reads zeros through taps u < lo - r; row 2h - hi + j through u >= k - 1 - j.
-        top = self._edge_share(self._resize_line(x[:, :1], 2), [tf.reduce_sum(kernel[:lo - r], 0) for r in range(lo)], 1)
-        bottom = self._edge_share(self._resize_line(x[:, -1:], 2),
-                                  [tf.reduce_sum(kernel[k - 1 - j:], 0) for j in range(hi)], 1)
-        rows = tf.concat([t for t in (top, tf.zeros_like(y[:, lo:2 * h - hi]), bottom) if t is not None], axis=1)
-        # The columns likewise, over the map's own rows only (the corners are in the rows' share).
-        inside = tf.constant([0.0] * lo + [1.0] * (2 * h) + [0.0] * hi, self.compute_dtype)[None, :, None, None]
-        left = self._edge_share(self._resize_line(x[:, :, :1], 1) * inside,
-                                [tf.reduce_sum(kernel[:, :lo - s], 1) for s in range(lo)], 2)
-        right = self._edge_share(self._resize_line(x[:, :, -1:], 1) * inside,
-                                 [tf.reduce_sum(kernel[:, k - 1 - j:], 1) for j in range(hi)], 2)
-        cols = tf.concat([t for t in (left, tf.zeros_like(y[:, :, lo:2 * w - hi]), right) if t is not None], axis=2)
-        return y - rows - cols + tf.cast(self.bias, self.compute_dtype)
-
-
 class DepthToSpace(layers.Layer):
     """(H, W, f*f*C) -> (f*H, f*W, C): the channels of each pixel become an f x f block."""
 
@@ -269,8 +189,6 @@ def _subpixel(b: Block) -> list:
 def _bilinear(b: Block) -> list:
     if b.factor == 1:
         return [b.conv()]
-    if b.fused:
-        return [BilinearConv2D(b.filters, b.kernel, kernel_initializer=b.init, name=b.name, dtype=b.dtype)]
     return [layers.UpSampling2D(b.factor, interpolation="bilinear", name=f"{b.name}_upsample", dtype=b.dtype), b.conv()]
 
 

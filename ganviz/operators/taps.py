@@ -44,27 +44,3 @@ def phase_kernel(kernel: np.ndarray, taps: np.ndarray) -> np.ndarray:
     f, p, _ = taps.shape
     c, o = kernel.shape[2], kernel.shape[3]
     return np.einsum("apu,bqv,uvio->pqiabo", taps, taps, kernel).reshape(p, p, c, f * f * o)
-
-
-def bilinear_taps(kernel: int) -> list[tuple[np.ndarray, int]]:
-    """UpSampling2D(2, bilinear) -> Conv2D(kernel, same), away from the border: output pixel
-    2i + a reads input pixels i + start_a + t through weight table G_a[t, u] of tap u. For k = 5
-    each phase reads a 4-pixel window (the two phases' windows are offset by one), so a 2x2
-    output block takes 4 x 16 taps instead of the literal 100.
-
-    Keras' bilinear resize (half-pixel centres) makes resized pixel 2i the mix 1/4 x[i-1] + 3/4
-    x[i], and 2i + 1 the mix 3/4 x[i] + 1/4 x[i+1]; at the edges it repeats the edge pixel."""
-    lo = (kernel - 1) // 2
-    tables = []
-    for a in range(2):
-        weights: dict[tuple[int, int], float] = {}
-        for u in range(kernel):
-            i, odd = divmod(a + u - lo, 2)
-            for p, w in ((i, 0.75), (i + 1, 0.25)) if odd else ((i - 1, 0.25), (i, 0.75)):
-                weights[p, u] = weights.get((p, u), 0.0) + w
-        start = min(p for p, _ in weights)
-        table = np.zeros((max(p for p, _ in weights) - start + 1, kernel), np.float32)
-        for (p, u), w in weights.items():
-            table[p - start, u] += w
-        tables.append((table, start))
-    return tables
