@@ -404,7 +404,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     import_tensorflow(args.verbose)
     from tools.bench import main as bench_main
-    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.layers)
+    bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.layers, args.cli)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -530,6 +530,8 @@ def _bench_parser(sub: argparse._SubParsersAction, loud: argparse.ArgumentParser
     b.add_argument("--json", help="also write the results as JSON here")
     b.add_argument("--no-browser", action="store_true", help="skip the dashboard cold-start measurement")
     b.add_argument("--operators", action="store_true", help="only the table of every doubling operator (minutes)")
+    b.add_argument("--cli", action="store_true",
+                   help="only whole `ganviz train` runs of 10 and 60 steps against the book's loop (minutes)")
     b.add_argument("--layers", action="store_true",
                    help="only each operator's doubling layer alone, forward + backward (a minute)")
     b.add_argument("--viewer", action="store_true",

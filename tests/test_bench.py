@@ -20,4 +20,9 @@ def test_quick_benchmark_runs_and_checks_exactness(tmp_path, capsys):
     viewer = result["viewer"]
     assert set(viewer["variants"]) == {"upsample", "transpose"} and viewer["numpy_matmul_peak_gflop_per_s"] > 0
     assert all(r["images_per_s"] > 0 and r["gflop_per_s"] > 0 for r in viewer["variants"].values())
+    layers = {r["variant"]: r for r in result["layers"]}  # every operator's doubling layer, block and literal
+    assert set(layers) >= {"upsample", "transpose"} and layers["upsample"]["block_layers"] == ["UpsampleConv2D"]
+    assert all(r["block_ms"] > 0 and r["literal_ms"] > 0 for r in layers.values())
+    (cli,) = result["cli"]  # whole CLI runs of two lengths (their difference is noise at toy size)
+    assert set(cli["run_s"]) == {"2", "4"} and min(cli["run_s"].values()) > 0 and cli["book_s_per_step"] > 0
     assert "training, images/s" in capsys.readouterr().out

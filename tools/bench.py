@@ -166,6 +166,33 @@ def bench_training(config: GANConfig, x: np.ndarray, warmup: int, steps: int,
     return rows
 
 
+def bench_cli(config: GANConfig, x: np.ndarray, lengths: tuple[int, int], warmup: int, steps: int,
+              variants: tuple[str, ...] = BOOK_PAIR) -> list[dict]:
+    """Whole `ganviz train` runs of each variant alone, as a user starts them: seconds per step
+    over the window between a short and a longer run, (t(long) - t(short)) / (long - short), so
+    that start-up and saving cancel and the window keeps what a run does per step (its probe
+    frames and checkpoints too); against the book's loop, timed in this process."""
+    import subprocess
+    import sys
+    import tempfile
+    rows = []
+    for variant in variants:
+        seconds = {}
+        for n in lengths:
+            with tempfile.TemporaryDirectory() as out:
+                t0 = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "ganviz", "train", "--variant", variant, "--steps", str(n),
+                                "--batch", str(config.batch_size), "--dataset", config.dataset, "--out", out, "--quiet"],
+                               check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                seconds[n] = time.perf_counter() - t0
+        short, long = lengths
+        per_step = (seconds[long] - seconds[short]) / (long - short)
+        book = config.batch_size / _throughput(BookLoop(config, variant).step, config, x, warmup, steps)
+        rows.append({"variant": variant, "run_s": seconds, "cli_s_per_step": per_step, "book_s_per_step": book,
+                     "speedup": book / per_step})
+    return rows
+
+
 OP_KINDS = (("convolution", ("Conv2D",)), ("batch norm", ("_bn_", "BatchNorm")), ("dropout", ("dropout",)),
             ("optimiser", ("rm_sprop", "adam")), ("relu", ("Relu", "re_lu")), ("cast", ("Cast",)))
 
@@ -385,9 +412,14 @@ def _cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
+def _setup(quick: bool) -> tuple[GANConfig, np.ndarray]:
+    """The book's config and camels (toy sizes with --quick), and the images in the model's scale."""
+    config = GANConfig(batch_size=8, dataset="doodles:camel:256") if quick else GANConfig()
+    return config, data.to_model_scale(data.load(config.dataset).images)
+
+
 def run(quick: bool = False, browser: bool = True) -> dict:
-    config = GANConfig(batch_size=8 if quick else 64)
-    x = data.to_model_scale(data.load("doodles:camel:256" if quick else "doodles:camel").images)
+    config, x = _setup(quick)
     spec = "fashion-mnist" if data.find_fashion_mnist() else "doodles:camel:60000"
     refs = data.load(spec).images[:2000 if quick else None]
     # The peaks are the best of many products before and after the training runs: a KVM
@@ -414,6 +446,7 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         "operators": bench_operators(config, x, warmup=1 if quick else 3, steps=1 if quick else 15,
                                      n_view=8 if quick else 256),
         "layers": bench_layers(config, 8 if quick else 64, 1 if quick else 3),
+        "cli": bench_cli(config, x, *CLI_RUNS[quick]),
     }
     for row in result["training"]:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
@@ -432,6 +465,19 @@ def operators_table(rows: list[dict]) -> str:
         lines.append(f"| {r['variant']} | {r['generator_parameters']:,} ({r['generator_parameters'] - base['generator_parameters']:+,}) "
                      f"| {r['mflop_per_image']:.0f} | {r['training_images_per_s']:.0f} "
                      f"({r['training_images_per_s'] / base['training_images_per_s']:.2f}x) | {r['viewer_images_per_s']:.0f} |")
+    return "\n".join(lines)
+
+
+CLI_RUNS = {False: ((10, 60), 3, 15), True: ((2, 4), 1, 1, BOOK_PAIR[:1])}  # quick or not: lengths, warm-up, steps
+
+
+def cli_table(rows: list[dict]) -> str:
+    """Markdown: whole CLI runs' seconds per step against the book's loop."""
+    lines = ["| variant | CLI runs (s) | CLI s/step over the window | book's loop s/step | speed-up |", "|---|---|---|---|---|"]
+    for r in rows:
+        runs = ", ".join(f"{n} steps {t:.1f}" for n, t in r["run_s"].items())
+        lines.append(f"| {r['variant']} | {runs} | {r['cli_s_per_step']:.3f} | {r['book_s_per_step']:.3f} | "
+                     f"{r['speedup']:.2f}x |")
     return "\n".join(lines)
 
 
@@ -461,6 +507,8 @@ def table(result: dict) -> str:
                  f"{sc['index_build_s']:.1f} s, {nn['rows'][0]['n_queries']} noisy queries in {sc['search_s']:.3f} s")
     lines += ["", viewer_table(result["viewer"])]
     lines += ["", operators_table(result["operators"])]
+    lines += ["", "whole `ganviz train` runs, per step over the window between two lengths, against the book's loop",
+              cli_table(result["cli"])]
     lines += ["", "each doubling layer alone (14 x 14 x 128 -> 28 x 28 x 64, forward + backward)", layers_table(result["layers"])]
     lines += ["", "where a ganviz training step's time goes (ms of TensorFlow thread time per step)"]
     for v, kinds in result["op_profile_ms_per_step"].items():
@@ -477,16 +525,19 @@ def table(result: dict) -> str:
 
 
 def main(quick: bool, json_path: str | None, browser: bool, operators_only: bool = False,
-         viewer_only: bool = False, layers_only: bool = False) -> None:
-    if layers_only:  # a minute: each doubling layer alone
+         viewer_only: bool = False, layers_only: bool = False, cli_only: bool = False) -> None:
+    if cli_only:  # a few minutes: whole CLI runs against the book's loop
+        config, x = _setup(quick)
+        result = {"cli": bench_cli(config, x, *CLI_RUNS[quick])}
+        print(cli_table(result["cli"]))
+    elif layers_only:  # a minute: each doubling layer alone
         result = {"layers": bench_layers(GANConfig(), 8 if quick else 64, 1 if quick else 3)}
         print(layers_table(result["layers"]))
     elif viewer_only:  # seconds, no training
         result = {"viewer": viewer_efficiency(8 if quick else 256, 1 if quick else 5)}
         print(viewer_table(result["viewer"]))
     elif operators_only:  # the operators' table alone: a few minutes instead of the whole benchmark
-        config = GANConfig(batch_size=8 if quick else 64)
-        x = data.to_model_scale(data.load("doodles:camel:256" if quick else "doodles:camel").images)
+        config, x = _setup(quick)
         result = {"operators": bench_operators(config, x, 1 if quick else 3, 1 if quick else 15, 8 if quick else 256)}
         print(operators_table(result["operators"]))
     else:
