@@ -16,8 +16,8 @@ from ganviz import data, operators
 from ganviz.config import GANConfig
 from ganviz.dashboard.analysis import show_analysis
 from ganviz.dashboard.jobs import Trainings
-from ganviz.dashboard.runs import (RunGroup, bundle_zip, bundles_on, check_spec, default_pair, find_runs, live_dir,
-                                   run_label, runs_for, side_by_side)
+from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, find_runs, live_dir, run_label,
+                                   runs_for, side_by_side)
 from ganviz.dashboard.server import configure_server
 from ganviz.dashboard.share import share_panel
 from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, public_view,
@@ -74,10 +74,8 @@ def cached_real_spectrum(spec: str) -> np.ndarray | None:
     return None if why else real_spectrum(images)
 
 
-@st.cache_data(show_spinner=False, ttl=30)
-def cached_runs(label: str, root: Path) -> list[RunGroup]:
-    """One root's runs, shared by every viewer: a page open lists pretrained/ once per 30 s, not once per viewer."""
-    return find_runs(label, root)
+# one listing per root, shared by every viewer: a page open lists pretrained/ once per 30 s, not once per viewer
+cached_runs = st.cache_data(show_spinner=False, ttl=30)(find_runs)
 
 
 @st.cache_resource(show_spinner=False)

@@ -9,7 +9,7 @@ from ganviz.config import GANConfig
 from ganviz.dashboard.runs import new_run
 from ganviz.dashboard.state import owner_key, public_id
 from ganviz.gan.training import Trainer
-from ganviz.store.bundle import load_bundle, save_bundles
+from ganviz.store.bundle import find_bundles, load_bundle, save_bundles
 
 APP = str(Path(__file__).parents[1] / "app.py")
 
@@ -139,18 +139,22 @@ def _train_until_saved(app, timeout: float = 240) -> None:
         _ok(app)
 
 
-def test_train_now_finishes_and_the_run_becomes_selectable(app):
+def test_train_now_finishes_and_the_run_becomes_selectable(app, tmp_path):
     app.query_params["view"] = "Train now"
     app.run()
     app.text_input[0].set_value("doodles:camel:40")
     _number(app, "Steps").set_value(3)
     _number(app, "Batch size").set_value(8)
+    _number(app, "Spectrum batch").set_value(16)
     _button(app, "Train").click().run()
     _ok(app)
     assert app.query_params["live"].startswith("runs/")  # the link lets others watch the training ...
     assert app.session_state["owner"] not in str(dict(app.query_params))  # ... and carries no key
     _train_until_saved(app)
     assert "Saved 2 bundle(s)" in app.success[0].value
+    saved = [load_bundle(p) for p in find_bundles(tmp_path / "runs")]
+    assert len(saved) == 2 and {b.config.measure_size for b in saved} == {16}  # the form's fields reach the run
+    assert all(b.spectra.shape[0] == len(b.timeline_steps) for b in saved)
     names = app.selectbox(key="w_run").options
     assert names[0] == "pretrained/doodles-camel-s0" and names[1].startswith("yours/doodles-camel-40-s0")
     app.selectbox(key="w_run").set_value(app.selectbox(key="w_run").options[1]).run()

@@ -78,11 +78,13 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
     return int(status.split(f"{field}:")[1].split()[0]) / 1024
 
 
-def train_now(page, steps: int, dataset: str, batch: int = 8) -> None:
-    """Fill in "Train now" and press Train."""
+def train_now(page, steps: int, dataset: str, batch: int = 8, measure: int = 16) -> None:
+    """Fill in "Train now" and press Train (a small spectrum batch by default: tiny test runs
+    would spend most of their time on their frames' 256 z)."""
     page.get_by_role("radio", name="Train now", exact=True).click()
     page.get_by_label("Data set", exact=True).fill(dataset)
     page.get_by_label("Steps", exact=True).fill(str(steps))
+    page.get_by_label("Spectrum batch", exact=True).fill(str(measure))
     page.get_by_label("Batch size", exact=True).fill(str(batch))
     page.get_by_role("button", name="Train", exact=True).click()
 

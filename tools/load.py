@@ -243,7 +243,7 @@ def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:
         page.wait_for_function(f"document.querySelectorAll(\"{IMAGES}\").length >= 2", timeout=timeout * 1000)
         rss = [rss_mb(proc.pid, "VmRSS")]
         for round_ in range(1, n + 1):
-            train_now(page, steps, "doodles:camel:2000", batch=64)
+            train_now(page, steps, "doodles:camel:2000", batch=64, measure=256)
             page.get_by_text("Saved 2 bundle(s)").wait_for(state="detached", timeout=timeout * 1000)  # the last round's
             page.wait_for_selector("text=Saved 2 bundle(s)", timeout=timeout * 1000)
             page.get_by_role("radio", name="Compare", exact=True).click()

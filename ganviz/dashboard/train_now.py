@@ -112,6 +112,10 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
         c1, c2, c3 = st.columns(3)
         spec = c1.text_input("Data set", "doodles:camel:2000", help=data.SPECS)
         steps = c1.number_input("Steps", 1, 20_000, 200)
+        measure = c1.number_input("Spectrum batch", 8, 1024, d.measure_size,
+                                  help="latent vectors whose images' mean power spectrum each timeline frame records "
+                                  "(a frame costs about one step of 256 images' generator work at the default): "
+                                  "fewer train faster, with a noisier spectrum")
         batch = c2.number_input("Batch size", 1, MAX_BATCH, d.batch_size)
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
@@ -137,7 +141,7 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
                 done / total if total else 0.0, text=f"downloading {done / 2**20:.1f} MB"))
             bar.empty()
             cfg = d.replace(dataset=spec, steps=int(steps), batch_size=int(batch), seed=int(seed),
-                            d_lr=float(d_lr), g_lr=float(g_lr), precision=precision)
+                            d_lr=float(d_lr), g_lr=float(g_lr), precision=precision, measure_size=int(measure))
             pool.submit(owner, new_run(owner_runs, cfg, tuple(variants), ds.fingerprint, bool(uploads)))
             st.session_state.job_announced = False
         except (ValueError, UserError) as exc:
