@@ -205,6 +205,12 @@ def test_study_over_seeds(tmp_path):
     assert sum(line.startswith("    - **") for line in text.splitlines()) == len(analysis.MEASURES)  # the pair's
     assert "5 generators, seeds [0, 1]" in text
 
+    # a study without the book's operator pairs the others with its first registered one
+    alone = run_study([b for b in bundles if b.variant != "upsample"], n=32)
+    assert alone.baseline == "transpose" and {(p.a, p.b) for p in alone.verdicts} == {("transpose", "transpose4")}
+    (four, one_seed, _), = verdicts.sections(alone)
+    assert four == "transpose4" and one_seed.startswith("Conv2DTranspose, kernel 4 against Conv2DTranspose on one seed")
+
 
 def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     from ganviz.measures import study

@@ -50,6 +50,13 @@ class Study:
     real_spectrum: np.ndarray
     has_held_out: bool
     classifier: str  # which classifier's features the quality measures use, and its accuracy; "" if none
+    baseline: str = BASELINE  # the operator every other is paired with (`baseline_of`)
+
+
+def baseline_of(variants) -> str:
+    """The operator a study pairs the others with: the book's UpSampling2D + Conv2D where the
+    study has it, else its first in registration order."""
+    return BASELINE if BASELINE in variants else min(variants, key=operators.order)
 
 
 STORE = "analysis-{}.npz"  # beside a study's seed folders, one per data set
@@ -143,7 +150,9 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
         real, has_extra, classifier = stored.real_spectrum, stored.has_held_out, stored.classifier
     else:
         real, has_extra, classifier = context.real, context.extra is not None, context.classifier
-    return Study(spec, runs, analysis.summarise(runs), analysis.verdicts(runs), real, has_extra, classifier)
+    baseline = baseline_of({r.variant for r in runs})
+    return Study(spec, runs, analysis.summarise(runs), analysis.verdicts(runs, baseline), real, has_extra, classifier,
+                 baseline)
 
 
 def save_measures(folder: Path, study: Study, bundles: list[Bundle], n: int = N_SAMPLES) -> Path:
@@ -216,8 +225,8 @@ def checkerboard_over_training(study: Study, wanted: tuple[int, ...]) -> list[tu
             nearest = nearest_steps(r.timeline_steps, [step])[0]  # runs of other lengths: their nearest frame
             at.setdefault(r.variant, {})[r.seed] = float(r.timeline_corner[list(r.timeline_steps).index(nearest)])
         means = {v: float(np.mean(list(by_seed.values()))) for v, by_seed in at.items()}
-        pairs = [analysis.paired("corner", BASELINE, v, at[BASELINE], by_seed)
-                 for v, by_seed in at.items() if v != BASELINE and BASELINE in at]
+        pairs = [analysis.paired("corner", study.baseline, v, at[study.baseline], by_seed)
+                 for v, by_seed in at.items() if v != study.baseline and study.baseline in at]
         out.append((step, means, [p for p in pairs if p is not None]))
     return out
 
@@ -256,7 +265,7 @@ def checkerboard_at(bundles: dict[str, Bundle], step: int) -> tuple[str, dict[st
         i = len(b.timeline_steps) - 1 if step == -1 else int(np.flatnonzero(b.timeline_steps == step)[0])
         spectrum = b.spectra[i] if b.spectra is not None else power_spectrum(b.timeline[i])
         return float(np.log(shares(spectrum)["corner"]))
-    base = BASELINE if BASELINE in bundles else next(iter(bundles))
+    base = baseline_of(bundles)
     ref = corner_share(bundles[base])
     return base, {v: corner_share(b) - ref for v, b in bundles.items() if v != base}
 

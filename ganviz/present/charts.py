@@ -193,7 +193,8 @@ def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
     fig.add_vline(x=1, line_dash="dash", line_color="#555", annotation_text="no difference",
                   annotation_position="bottom right")
     fig.update_layout(height=120 + 46 * max(len(labels), 1), xaxis_type="log", xaxis_tickformat="~r",
-                      xaxis_title="power at (pi, pi), operator / UpSampling2D + Conv2D, same seed (95% interval)",
+                      xaxis_title=f"power at (pi, pi), operator / {operators.label(chosen[0]['baseline']) if chosen else 'baseline'}"
+                                  ", same seed (95% interval)",
                       yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": labels},
                       margin={"l": 10, "r": 20, "t": 20, "b": 50})
     return fig

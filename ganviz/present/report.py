@@ -50,7 +50,8 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
               "copying": "Copying"}
     return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2>"
             f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
-            "against UpSampling2D + Conv2D: mean with its 95% t-interval and an exact sign-flip p-value. "
+            f"against {html.escape(operators.label(study.baseline))}: mean with its 95% t-interval and an exact "
+            "sign-flip p-value. "
             f"Quality measures: {html.escape(study.classifier or 'no classifier for this data set')}.</p>"
             + (f"<h3>{titles['forest']}</h3>{charts['forest']}" if "forest" in charts else "")
             + f"<ul>{verdicts}</ul>"
