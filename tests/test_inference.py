@@ -56,6 +56,14 @@ def test_scratch_lends_each_array_to_one_caller_and_keeps_at_most_its_limit():
         pass
     with scratch((300, 1024)) as again:
         assert again is not big
+    with scratch((4, 4)) as c:  # ... and evicted nothing
+        assert c is a or c is b
+    with scratch((200, 1024)) as older:  # 0.8 MB: kept
+        pass
+    with scratch((100, 1024)) as newer:  # 0.4 MB: the arrays used longer ago make room
+        pass
+    with scratch((100, 1024)) as again, scratch((200, 1024)) as fresh, scratch((4, 4)) as tiny:
+        assert again is newer and fresh is not older and tiny is not a and tiny is not b
 
 
 @pytest.mark.parametrize("k, stride", [(5, 2), (4, 2), (3, 1), (5, 1)])

@@ -186,10 +186,10 @@ def bench_cli(config: GANConfig, x: np.ndarray, lengths: tuple[int, int], warmup
                                check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
                 seconds[n] = time.perf_counter() - t0
         short, long = lengths
-        per_step = (seconds[long] - seconds[short]) / (long - short)
+        per_step = (seconds[long] - seconds[short]) / (long - short)  # at toy size, noise: maybe <= 0
         book = config.batch_size / _throughput(BookLoop(config, variant).step, config, x, warmup, steps)
         rows.append({"variant": variant, "run_s": seconds, "cli_s_per_step": per_step, "book_s_per_step": book,
-                     "speedup": book / per_step})
+                     "speedup": book / per_step if per_step > 0 else float("nan")})
     return rows
 
 
@@ -468,7 +468,7 @@ def operators_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-CLI_RUNS = {False: ((10, 60), 3, 15), True: ((2, 4), 1, 1, BOOK_PAIR[:1])}  # quick or not: lengths, warm-up, steps
+CLI_RUNS = {False: ((10, 60), 3, 15), True: ((2, 4), 1, 1, BOOK_PAIR[:1])}  # by quick: lengths, warm-up, steps[, variants]
 
 
 def cli_table(rows: list[dict]) -> str:

@@ -231,7 +231,8 @@ def viewers(n: int, client: str = "ws", timeout: float = 600) -> dict:
         opened, changed, per_open, per_click, heartbeats = (_ws_viewers if client == "ws" else _browser_viewers)(
             url, proc, n, timeout)
         return {"viewers": n, "client": client, "open": _percentiles(opened), "new_samples": _percentiles(changed),
-                "server_cpu_s_per_page_open": per_open, "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
+                "server_cpu_s_per_page_open": per_open, "opened_on_a_warm_server": client == "ws",
+                "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
                 "server_peak_rss_mb": rss_mb(proc.pid)}
 
 

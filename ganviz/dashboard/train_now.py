@@ -115,7 +115,8 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
         measure = c1.number_input("Spectrum batch", 8, 1024, d.measure_size,
                                   help="latent vectors whose images' mean power spectrum each timeline frame records "
                                   "(a frame costs about one step of 256 images' generator work at the default): "
-                                  "fewer train faster, with a noisier spectrum")
+                                  "fewer train faster, with a noisier spectrum (and, over a few z, a biased "
+                                  "log power at (pi, pi))")
         batch = c2.number_input("Batch size", 1, MAX_BATCH, d.batch_size)
         seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")

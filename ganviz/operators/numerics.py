@@ -4,6 +4,7 @@ No TensorFlow: the dashboard shows samples without it."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -13,7 +14,8 @@ CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of pa
 
 
 class Scratch:
-    """Work arrays kept for the next convolution of the same shape, up to `limit_mb` in all.
+    """Work arrays kept for the next convolution of the same shape, up to `limit_mb` in all (the
+    shapes used longest ago make room for new ones).
 
     The dashboard's server gives every freed array over 1 MB back to the system (so that its
     memory does not creep; ganviz/dashboard/server.py), which makes each fresh patch matrix
@@ -22,7 +24,7 @@ class Scratch:
 
     def __init__(self, limit_mb: float = 64):
         self.limit = int(limit_mb * 2**20)
-        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self._free: OrderedDict[tuple[int, ...], list[np.ndarray]] = OrderedDict()  # the latest used last
         self._lock = threading.Lock()
 
     @contextmanager
@@ -35,10 +37,19 @@ class Scratch:
         try:
             yield array
         finally:
-            with self._lock:
-                held = sum(a.nbytes for arrays in self._free.values() for a in arrays)
-                if held + array.nbytes <= self.limit:
-                    self._free.setdefault(shape, []).append(array)
+            if array.nbytes <= self.limit:
+                self._keep(shape, array)
+
+    def _keep(self, shape: tuple[int, ...], array: np.ndarray) -> None:
+        """Keep a returned array, evicting the shapes used longest ago while it would not fit."""
+        with self._lock:
+            self._free.setdefault(shape, [])
+            self._free.move_to_end(shape)
+            held = sum(a.nbytes for arrays in self._free.values() for a in arrays)
+            while held + array.nbytes > self.limit and next(iter(self._free)) != shape:
+                held -= sum(a.nbytes for a in self._free.popitem(last=False)[1])
+            if held + array.nbytes <= self.limit:
+                self._free[shape].append(array)
 
 
 SCRATCH = Scratch()
