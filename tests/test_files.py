@@ -28,10 +28,12 @@ def _png(arr: np.ndarray, fmt="PNG", mode=None) -> bytes:
 
 
 def _zip(entries: dict) -> bytes:
+    """A zip of fixed bytes: each entry dated 2020-01-01, not now (test parameters must be the
+    same in every pytest-xdist worker, which collect them a moment apart)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, raw in entries.items():
-            zf.writestr(name, raw)
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), raw)
     return buf.getvalue()
 
 
