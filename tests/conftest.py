@@ -13,6 +13,18 @@ import pytest
 from ganviz.config import GANConfig
 
 
+# The files that take a minute or more (`--durations`: browsers, the cgroup, studies), started
+# first: pytest-xdist hands each worker whole files in collection order, and a long file
+# collected last keeps one worker busy while the other has nothing left.
+LONGEST_FIRST = ("test_browser.py", "test_small_host.py", "test_study.py", "test_glance.py", "test_app.py",
+                 "test_analysis.py", "test_bench.py", "test_jobs.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every file keeps its order
+
+
 @pytest.fixture(scope="session")
 def tiny_images() -> np.ndarray:
     from ganviz.data.doodles import make_doodles
