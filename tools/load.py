@@ -22,6 +22,7 @@ Run: python -m ganviz load --viewers 20 --trainings 20 [--steps 30] [--json out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -126,38 +127,38 @@ class WsViewer:
             raise RuntimeError(f"the page ({self.query}) drew {len(self.images)} of 2 grids; errors: {self.errors}")
         return grids
 
-    async def open_once(self, timeout: float) -> float:
-        """Open the page, read its run to the end, leave: seconds to both grids."""
+    @contextlib.asynccontextmanager
+    async def _connected(self, timeout: float):
+        """The page's websocket; its heartbeat timers stop when it closes."""
         import websockets
         async with websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", max_size=None,
                                       subprotocols=["streamlit"], open_timeout=timeout) as ws:
             try:
-                return await self.run(ws, self._rerun(), timeout)
+                yield ws
             finally:
                 for timer in self.timers.values():
                     timer.cancel()
+
+    async def open_once(self, timeout: float) -> float:
+        """Open the page, read its run to the end, leave: seconds to both grids."""
+        async with self._connected(timeout) as ws:
+            return await self.run(ws, self._rerun(), timeout)
 
     async def session(self, opened: asyncio.Event, go: asyncio.Event, clicked: asyncio.Event,
                       done: asyncio.Event, timeout: float) -> tuple[float, float]:
         """Open the page; wait for `go`; press "New samples" (its run read to the end); stay
         connected, heartbeats and all, until `done`: seconds to both grids, each time."""
-        import websockets
-        async with websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream", max_size=None,
-                                      subprotocols=["streamlit"], open_timeout=timeout) as ws:
-            try:
-                first = await self.run(ws, self._rerun(), timeout)
-                opened.set()
-                await go.wait()
-                before = list(self.images)
-                again = await self.run(ws, self._rerun("New samples"), timeout)
-                if self.images == before:
-                    raise RuntimeError(f"'New samples' drew the same grids ({self.query})")
-                clicked.set()
-                await done.wait()
-                return first, again
-            finally:
-                for timer in self.timers.values():
-                    timer.cancel()
+        async with self._connected(timeout) as ws:
+            first = await self.run(ws, self._rerun(), timeout)
+            opened.set()
+            await go.wait()
+            before = list(self.images)
+            again = await self.run(ws, self._rerun("New samples"), timeout)
+            if self.images == before:
+                raise RuntimeError(f"'New samples' drew the same grids ({self.query})")
+            clicked.set()
+            await done.wait()
+            return first, again
 
 
 async def _all_set(events: list[asyncio.Event], tasks: list[asyncio.Task], timeout: float, what: str) -> None:
