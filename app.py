@@ -13,15 +13,15 @@ import numpy as np
 import streamlit as st
 
 from ganviz import data, operators
-from ganviz.config import GANConfig
+from ganviz.config import MAX_SEED, GANConfig
 from ganviz.dashboard.analysis import show_analysis
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, find_runs, live_dir, run_label,
                                    runs_for, side_by_side)
 from ganviz.dashboard.server import configure_server
 from ganviz.dashboard.share import share_panel
-from ganviz.dashboard.state import (COOKIE, VIEWS, ViewState, compare_steps, owner_key, public_id, public_view,
-                                    set_cookie_script, share_link)
+from ganviz.dashboard.state import (COOKIE, MAX_SMOOTH, VIEWS, ViewState, compare_steps, owner_key, public_id,
+                                    public_view, set_cookie_script, share_link)
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
@@ -31,7 +31,7 @@ from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_fig
 from ganviz.present.images import grid, interleave
 from ganviz.present.report import build_report
 from ganviz.spectrum import closer_maps, real_spectrum
-from ganviz.store.bundle import Bundle, load_bundle
+from ganviz.store.bundle import GENERATOR, Bundle, load_bundle
 from ganviz.view.compare import Comparison, compare
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
@@ -107,7 +107,7 @@ def cached_study(paths: tuple[str, ...]) -> Study:
 
 
 def mtime(path: Path) -> float:
-    return (path / "generator.weights.h5").stat().st_mtime
+    return (path / GENERATOR).stat().st_mtime
 
 
 def training_set(spec: str) -> tuple[np.ndarray | None, L1Index | None, str]:
@@ -163,9 +163,9 @@ with st.sidebar:
     if run is not None and len(run.bundles) > 2:  # a run of more operators: any two side by side
         run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), default_pair(run.bundles),
                                                max_selections=2, format_func=operators.label))
-    st.number_input("Sample seed (latent z)", 0, 2**31 - 1, key="w_seed")
+    st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
-              on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, 2**31 - 1))))
+              on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, MAX_SEED))))
     state.seed = int(st.session_state.w_seed)
 
     share_panel(share_link(st.context.url, public_query()), mine / "uploads", cached_runs.clear)
@@ -244,7 +244,7 @@ def show_training() -> None:
     steps = next(iter(bundles.values())).timeline_steps.tolist()
     if st.session_state.get("w_step") not in steps:  # a new run, or a step from the link it lacks
         st.session_state.w_step = state.step if state.step in steps else steps[-1]
-    state.smooth = st.slider("Smoothing", 0.0, 0.99, key="w_smooth", help="Exponential moving average of the curves")
+    state.smooth = st.slider("Smoothing", 0.0, MAX_SMOOTH, key="w_smooth", help="Exponential moving average of the curves")
     state.step = st.select_slider("Replay: probe batch at step", steps, key="w_step")
     for col, b in zip(variant_columns(bundles), bundles.values()):
         col.image(grid(b.frame(state.step), cols=COLS, scale=4), caption=f"fixed probe z at step {state.step}")

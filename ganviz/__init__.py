@@ -1,9 +1,9 @@
 """ganviz: see what the way a generator doubles a feature map (UpSampling2D + Conv2D,
 Conv2DTranspose and the fixes) does to the book's first GAN.
 
-Data flow, one folder a step: operators/ (one spec each) -> data/ -> gan/ (models, training; the
-only TensorFlow) -> store/ (bundles) -> view/ (NumPy) -> measures/ -> present/ -> dashboard /
-CLI / report.
+Data flow, one folder a step, each importing only from those before it: operators/ (one spec
+each) -> data/ -> store/ (bundles) -> gan/ (models, training; the only TensorFlow) -> view/
+(NumPy) -> measures/ -> present/ -> dashboard / CLI / report.
 """
 __version__ = "0.3.0"
 

@@ -11,8 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from ganviz import operators
-from ganviz.config import BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, MAX_BATCH, PRECISIONS, STRATEGIES, GANConfig
+import numpy as np
+
+from ganviz import gan, operators
+from ganviz.config import (BOOK_PAIR, CHECKPOINT_EVERY, CHECKPOINT_SECONDS, CLASSIFIED, MAX_BATCH, MAX_SEED, PRECISIONS,
+                           STRATEGIES, GANConfig)
 from ganviz.data import SPECS
 from ganviz.errors import Diverged, UserError
 from ganviz.runner import format_duration
@@ -37,24 +40,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive(text: str, most: int | None = None) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1 or (most is not None and value > most):
-        raise argparse.ArgumentTypeError(f"{value} must be from 1 to {most}" if most else f"{value} must be at least 1")
-    return value
-
-
-def _up_to(most: int):
-    """Parser for a whole number from 1 to `most`: a batch or a picture that fits in memory."""
-    return lambda text: _positive(text, most)
+def _whole(least: int = 1, most: int | None = None):
+    """Parser for a whole number from `least` to `most` (a batch or a picture that fits in memory, a seed)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least or (most is not None and value > most):
+            raise argparse.ArgumentTypeError(f"{value} must be from {least} to {most}" if most is not None
+                                             else f"{value} must be at least {least}")
+        return value
+    return parse
 
 
 def _parallel(text: str) -> str:
     if text != "auto":
-        _positive(text, 64)
+        _whole(1, 64)(text)
     return text
 
 
@@ -95,35 +97,6 @@ def _print_download(done: int, total: int) -> None:
           end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
 
-def import_tensorflow(verbose: bool = False, threads: int | None = None) -> None:
-    """Import TensorFlow with its C++/absl start-up logs (CUDA probes, oneDNN notices) sent to
-    /dev/null, so the CLI prints only its own words; `--verbose` or GANVIZ_VERBOSE=1 shows them.
-    Those logs are written to file descriptor 2 by C++ before Python's logging exists, so the
-    descriptor itself is redirected around the import. `threads` caps TensorFlow's thread pools
-    (a study's parallel runs share the cores)."""
-    verbose = verbose or os.environ.get("GANVIZ_VERBOSE", "") not in ("", "0")
-    if "tensorflow" in sys.modules:
-        return
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        sys.stderr.flush()
-        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
-        if threads:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        tf.config.list_physical_devices()  # device probes log once, here
-    finally:
-        if not verbose:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(devnull)
-    if not verbose:
-        tf.get_logger().setLevel("ERROR")  # retracing notes and other Python-side warnings
-
-
 def _writes_files(strategy: str) -> bool:
     """Whether this process keeps the run's files: all but workers 1, 2, ... of a multi-worker
     run (read from TF_CONFIG, before TensorFlow is imported; the strategy checks it again)."""
@@ -141,9 +114,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     With --live (how the dashboard runs every training, in a process of its own) progress goes
     to the run folder's live.npz and pause / resume / stop come as lines on stdin."""
-    from ganviz import data
+    from ganviz import data, runner
     from ganviz.store.bundle import load_run, save_run_file
-    from ganviz.store.live import LiveWriter, obey
     if args.nice:
         os.nice(args.nice)
     progress = None if args.quiet or args.live else _print_download
@@ -161,16 +133,29 @@ def cmd_train(args: argparse.Namespace) -> None:
                            d_lr=args.d_lr, g_lr=args.g_lr, d_dropout=args.dropout,
                            fused_step=args.fused, precision=args.precision, measure_size=args.measure_size)
         dataset = data.load(config.dataset, invert=invert, progress=progress)
-    if _writes_files(args.strategy):
-        save_run_file(out, config, variants, dataset.fingerprint)
-    import_tensorflow(args.verbose)
+    lock = runner.lock_run(out) if _writes_files(args.strategy) else None
+    try:
+        if lock:
+            save_run_file(out, config, variants, dataset.fingerprint)
+        _train(args, out, config, variants, dataset.images, state)
+    finally:
+        if lock:
+            (out / runner.LOCK).unlink(missing_ok=True)
+            lock.close()
+
+
+def _train(args: argparse.Namespace, out: Path, config: GANConfig, variants: tuple[str, ...], images: np.ndarray,
+           state: dict | None) -> None:
+    """Start or resume the run in `out` and train it to its end, printing its bundles' paths."""
+    from ganviz.store.live import LiveWriter, obey
+    gan.import_tensorflow(args.verbose)
     from ganviz.gan import run
     from ganviz.gan.distribute import make_strategy
     strategy = make_strategy(args.strategy, args.cpu_devices)
     live = LiveWriter(out) if args.live else None
     hook = live or (None if args.quiet else _print_progress)
-    trainer = (run.restore(config, variants, state, dataset.images, hook, strategy) if state is not None
-               else run.start(config, variants, dataset.images, out, hook, strategy))
+    trainer = (run.restore(config, variants, state, images, hook, strategy) if state is not None
+               else run.start(config, variants, images, out, hook, strategy))
     if live:
         live.write(trainer)
         obey(trainer, sys.stdin, live)
@@ -227,19 +212,31 @@ def _run_study(studies: list[tuple[GANConfig, tuple[str, ...], list[int]]], args
                  "--no-verdicts", *(["--force"] * args.force), *(["--slim"] * slim)])
         return runner.run_parallel(jobs, child, min(len(jobs), at_once), lambda line: print(line, flush=True),
                                    args.force)
-    import_tensorflow(args.verbose, threads)
-    progress = runner.Progress(jobs, args.force)
+    gan.import_tensorflow(args.verbose, threads)
+    progress, failed = runner.Progress(jobs, args.force), []
     hook = None if args.quiet or not sys.stderr.isatty() else _print_progress
     for job in jobs:
         t0 = time.time()
         if not args.quiet:
             at = 0 if args.force else runner.steps_done(job)
             print(progress.line(job, f"resuming at step {at}" if at else "started"), flush=True)
-        how = runner.train_job(job, args.force, finish, hook)
+        try:
+            how = runner.train_job(job, args.force, finish, hook)
+        except (Diverged, runner.Busy) as exc:  # the other seeds go on; a rerun resumes this one
+            print(progress.line(job, f"failed: {exc}"), flush=True)
+            failed.append(job.name)
+            continue
         progress.finish(job)
         print(how if args.quiet else progress.line(job, f"done in {runner.format_duration(time.time() - t0)} ({how})"),
               flush=True)
-    return []
+    return failed
+
+
+def _none_failed(failed: list[str], rerun: str) -> None:
+    """One line naming the runs that failed, if any, and how to resume them."""
+    if failed:
+        raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
+                        f"{rerun} to resume them")
 
 
 def cmd_study(args: argparse.Namespace) -> None:
@@ -255,10 +252,7 @@ def cmd_study(args: argparse.Namespace) -> None:
     config = GANConfig(dataset=args.dataset, steps=args.steps, precision=args.precision,
                        measure_size=args.measure_size, batch_size=args.batch)
     data.load(args.dataset, progress=None if args.quiet else _print_download)  # bad specs fail here, in one line
-    failed = _run_study([(config, variants, mine)], args, args.slim)
-    if failed:
-        raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
-                        "rerun the same command to resume them")
+    _none_failed(_run_study([(config, variants, mine)], args, args.slim), "rerun the same command")
     if not args.no_verdicts:
         store_measures(Path(args.out), args.dataset)
     if not args.no_verdicts and len(variants) > 1:
@@ -286,26 +280,25 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     training, and dropping it, and storing the generator in float16, keeps pretrained/ small
     enough to ship."""
     base = GANConfig(steps=args.steps, measure_size=args.measure_size)
-    args.shard, args.slim = None, True
     failed = _run_study([(base.replace(dataset=spec), variants, list(seeds)) for spec, variants, seeds in PRETRAINED],
                         args, slim=True)
     for spec in dict.fromkeys(spec for spec, _, _ in PRETRAINED):
         print(store_measures(Path(args.out), spec), flush=True)
-    if failed:
-        raise UserError(f"{len(failed)} run{'s' * (len(failed) > 1)} failed ({', '.join(failed)}); "
-                        "rerun pretrain to resume them")
+    _none_failed(failed, "rerun pretrain")
 
 
 def _slim(out: Path, variants: tuple[str, ...]) -> None:
     """A pretrained run as shipped: no discriminator, the generator's weights in float16."""
-    from ganviz.store.bundle import DISCRIMINATOR, halve_weights
+    from ganviz.store.bundle import DISCRIMINATOR, GENERATOR, halve_weights
     for v in variants:
         (out / v / DISCRIMINATOR).unlink(missing_ok=True)
-        halve_weights(out / v / "generator.weights.h5")
+        halve_weights(out / v / GENERATOR)
 
 
 def cmd_classifier(args: argparse.Namespace) -> None:
-    import_tensorflow(args.verbose)
+    if unknown := [n for n in args.names if n not in CLASSIFIED]:
+        raise UsageError(f"no classifier recipe for {', '.join(map(repr, unknown))}; accepted: {', '.join(CLASSIFIED)}")
+    gan.import_tensorflow(args.verbose)
     from ganviz.gan.classifier import train_classifier
     for name in args.names:
         t0 = time.time()
@@ -372,7 +365,7 @@ def _bundles_under(roots: list[str], spec: str | None = None) -> list:
         if not found:
             raise BundleError(f"{arg}: neither a bundle nor a folder holding bundles")
         paths += found
-    bundles = [load_bundle(p) for p in paths]
+    bundles = [load_bundle(p) for p in dict.fromkeys(p.resolve() for p in paths)]  # a bundle named twice counts once
     return [b for b in bundles if spec is None or b.config.dataset == spec]
 
 
@@ -383,6 +376,9 @@ def cmd_recipes(args: argparse.Namespace) -> None:
     if not a or not b:
         raise BundleError(f"no bundles trained on {args.dataset!r} under {args.a if not a else args.b}")
     rows = compare_recipes(a, b, (args.names[0], args.names[1]))
+    if not rows:
+        raise BundleError(f"{args.a} and {args.b} share no seed of any variant: a paired comparison needs the "
+                          "same seeds trained with both recipes")
     print("| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]))
     for row in rows:
         print("| " + " | ".join(row.values()) + " |")
@@ -402,7 +398,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    import_tensorflow(args.verbose)
+    gan.import_tensorflow(args.verbose)
     from tools.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.layers, args.cli)
 
@@ -416,42 +412,42 @@ def _train_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.
     t = sub.add_parser("train", parents=[loud], help="train one operator, the book's pair or every operator in lockstep, and write bundles")
     t.add_argument("--variant", choices=(*operators.names(), "both", "all"), default="both",
                    help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
-    t.add_argument("--steps", type=_positive, default=d.steps)
-    t.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
+    t.add_argument("--steps", type=_whole(), default=d.steps)
+    t.add_argument("--batch", type=_whole(1, MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
     t.add_argument("--dataset", default=d.dataset, help=SPECS)
     t.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                    help="image files: dark strokes on white are inverted (auto: decided from the borders)")
-    t.add_argument("--seed", type=int, default=d.seed)
+    t.add_argument("--seed", type=_whole(0, MAX_SEED), default=d.seed)
     t.add_argument("--d-lr", type=_unit(zero_ok=False), default=d.d_lr)
     t.add_argument("--g-lr", type=_unit(zero_ok=False), default=d.g_lr)
     t.add_argument("--dropout", type=_unit(zero_ok=True), default=d.d_dropout, help="discriminator dropout rate")
-    t.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N",
+    t.add_argument("--measure-size", type=_whole(), default=d.measure_size, metavar="N",
                    help=MEASURE_HELP)
     t.add_argument("--fused", action="store_true", help="one generator pass per step (faster; see docs/PERFORMANCE.md)")
     t.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                    help="mixed_bfloat16: compute in bfloat16, keep weights float32 (2.4-3x faster on CPUs with AMX)")
     t.add_argument("--strategy", choices=STRATEGIES, default="default",
                    help="tf.distribute: one device, all local GPUs, or the workers in TF_CONFIG (docs/SCALING.md)")
-    t.add_argument("--cpu-devices", type=_positive, default=1, metavar="N",
+    t.add_argument("--cpu-devices", type=_whole(), default=1, metavar="N",
                    help="with --strategy mirrored and no GPU: split the CPU into N devices (for testing)")
     t.add_argument("--out", help="folder for the bundles (one subfolder per variant) and the checkpoint")
-    t.add_argument("--checkpoint-every", type=_positive, default=None, metavar="N",
+    t.add_argument("--checkpoint-every", type=_whole(), default=None, metavar="N",
                    help=f"write DIR/checkpoint.npz every N steps (default {CHECKPOINT_EVERY}) and at least every {CHECKPOINT_SECONDS:g} s "
                         "(atomically; also once before the first step)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint, exactly")
     t.add_argument("--live", action="store_true", help="for the dashboard, which trains in processes like this: "
                    "progress to DIR/live.npz, pause/resume/stop as lines on stdin, stop when stdin ends")
-    t.add_argument("--nice", type=int, default=0, metavar="N", help="lower this process's CPU priority by N")
+    t.add_argument("--nice", type=_whole(0, 19), default=0, metavar="N", help="lower this process's CPU priority by N")
     t.set_defaults(func=cmd_train)
 
 
 def _sample_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sample", help="write a PNG grid of samples from a bundle")
     s.add_argument("bundle")
-    s.add_argument("--n", type=_up_to(1024), default=16, help="how many samples (1-1024)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--scale", type=_up_to(16), default=4, help="nearest-neighbour enlargement (1-16)")
+    s.add_argument("--n", type=_whole(1, 1024), default=16, help="how many samples (1-1024)")
+    s.add_argument("--seed", type=_whole(0, MAX_SEED), default=0)
+    s.add_argument("--scale", type=_whole(1, 16), default=4, help="nearest-neighbour enlargement (1-16)")
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
 
@@ -463,14 +459,14 @@ def _study_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.
     st.add_argument("--variants", default=",".join(BOOK_PAIR),
                     help=f"comma-separated operators, or all (default %(default)s; from {', '.join(operators.names())})")
     st.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-9, 3 or 0,2,5-7 (default %(default)s)")
-    st.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
-    st.add_argument("--batch", type=_up_to(MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
+    st.add_argument("--steps", type=_whole(), default=d.steps, help="steps per run (default: the book's %(default)s)")
+    st.add_argument("--batch", type=_whole(1, MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
     st.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="(default: the book's %(default)s)")
-    st.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
+    st.add_argument("--measure-size", type=_whole(), default=d.measure_size, metavar="N", help=MEASURE_HELP)
     st.add_argument("--out", required=True, help="the study's folder: one subfolder per seed, one bundle per variant")
     st.add_argument("--shard", metavar="I/N", help="train every N-th seed from index I (a job array's task; default: "
                     "from SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX, else all)")
-    st.add_argument("--shard-count", type=_positive, metavar="N", help="with JOB_COMPLETION_INDEX (a Kubernetes "
+    st.add_argument("--shard-count", type=_whole(), metavar="N", help="with JOB_COMPLETION_INDEX (a Kubernetes "
                     "Indexed Job): the number of shards, the Job's completions")
     st.add_argument("--no-verdicts", action="store_true",
                     help="skip measuring the runs and the paired verdicts at the end (a shard of a larger study)")
@@ -483,18 +479,18 @@ def _pretrain_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argpar
                        help="regenerate the studies in pretrained/ (the book's recipe: the book's pair on camel "
                             "seeds 0-9 and Fashion-MNIST seeds 0-4, the other operators on camel seeds 0-4)")
     r.add_argument("--out", default="pretrained", help="folder of the runs, one subfolder per data set and seed")
-    r.add_argument("--steps", type=_positive, default=d.steps, help="steps per run (default: the book's %(default)s)")
-    r.add_argument("--measure-size", type=_positive, default=d.measure_size, metavar="N", help=MEASURE_HELP)
+    r.add_argument("--steps", type=_whole(), default=d.steps, help="steps per run (default: the book's %(default)s)")
+    r.add_argument("--measure-size", type=_whole(), default=d.measure_size, metavar="N", help=MEASURE_HELP)
     r.set_defaults(func=cmd_pretrain)
 
 
 def _classifier_parser(sub: argparse._SubParsersAction, loud: argparse.ArgumentParser) -> None:
     c = sub.add_parser("classifier", parents=[loud],
                        help="train the small classifiers whose features KID, FD and precision/recall use")
-    c.add_argument("names", nargs="*", default=["doodles", "fashion-mnist"], metavar="NAME",
-                   help="doodles and/or fashion-mnist (default: both)")
+    c.add_argument("names", nargs="*", default=list(CLASSIFIED), metavar="NAME",
+                   help=f"{' and/or '.join(CLASSIFIED)} (default: all)")
     c.add_argument("--out", default="pretrained/classifiers")
-    c.add_argument("--epochs", type=_positive, default=3)
+    c.add_argument("--epochs", type=_whole(), default=3)
     c.set_defaults(func=cmd_classifier)
 
 
@@ -502,7 +498,7 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("report", help="write a self-contained HTML report: samples, curves, analysis over seeds")
     rp.add_argument("paths", nargs="+", help="bundle folders, or folders holding bundles (e.g. pretrained)")
     rp.add_argument("--dataset", help="which data set's runs to report (default: the first bundle's)")
-    rp.add_argument("--seed", type=int, default=0, help="sample seed for the side-by-side grids")
+    rp.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="sample seed for the side-by-side grids")
     rp.add_argument("--out", default="report.html")
     rp.add_argument("--json", metavar="PATH", help="also write the table behind the paired verdicts here (JSON)")
     rp.set_defaults(func=cmd_report)
@@ -542,12 +538,12 @@ def _bench_parser(sub: argparse._SubParsersAction, loud: argparse.ArgumentParser
 def _load_parser(sub: argparse._SubParsersAction) -> None:
     ld = sub.add_parser("load", help="many viewers at once, trainings in a row, against one dashboard server "
                         "(times, server CPU and memory)")
-    ld.add_argument("--viewers", type=int, default=10, metavar="N", help="viewers opening the page at once (0: skip)")
+    ld.add_argument("--viewers", type=_whole(0), default=10, metavar="N", help="viewers opening the page at once (0: skip)")
     ld.add_argument("--client", choices=("ws", "browser"), default="ws",
                     help="ws: Streamlit's websocket protocol, as the page speaks it (light on the machine); "
                     "browser: a headless Chromium context each")
-    ld.add_argument("--trainings", type=int, default=0, metavar="N", help="30-step trainings in a row (0: skip)")
-    ld.add_argument("--steps", type=_positive, default=30, help="steps of each training (default 30)")
+    ld.add_argument("--trainings", type=_whole(0), default=0, metavar="N", help="30-step trainings in a row (0: skip)")
+    ld.add_argument("--steps", type=_whole(), default=30, help="steps of each training (default 30)")
     ld.add_argument("--json", help="also write the results as JSON here")
     ld.set_defaults(func=cmd_load)
 
@@ -564,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     studying.add_argument("--parallel", default="auto", type=_parallel,
                           help="runs at once, each on its share of the cores: auto (one per core, as many as fit "
                                "in memory) or a number (default %(default)s)")
-    studying.add_argument("--threads", type=_positive, default=None, help=argparse.SUPPRESS)
+    studying.add_argument("--threads", type=_whole(), default=None, help=argparse.SUPPRESS)
     studying.add_argument("--force", action="store_true", help="retrain runs that are already there, "
                           "or that hold another recipe")
     studying.add_argument("--quiet", action="store_true", help="one line per run only (for logs)")

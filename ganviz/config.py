@@ -19,6 +19,7 @@ BASELINE = BOOK_PAIR[0]
 # one H100 (20-22k images/s, through JAX); on a CPU one step of it takes seconds, and a batch
 # far above it is a typo that would run for hours (images are drawn with replacement).
 MAX_BATCH = 1024
+MAX_SEED = 2**31 - 1  # seeds of runs and of z, as the page's inputs take them
 PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
 # what the training loop records per step, per variant
@@ -39,6 +40,7 @@ CHECKPOINT_SECONDS = 60.0
 # by 2x2 max pooling, then a feature layer of CLASSIFIER_FEATURES units.
 CLASSIFIER_LAYERS = (("classifier_conv_0", 1, 32), ("classifier_conv_1", 32, 64))
 CLASSIFIER_KERNEL, CLASSIFIER_FEATURES = 3, 128
+CLASSIFIED = ("doodles", "fashion-mnist")  # the data set kinds a classifier is shipped for
 # early steps shown beside the final generator (page, report, docs): where checkerboards are plain
 EARLY_STEPS = (50, 200)
 
@@ -138,10 +140,6 @@ class GANConfig:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}")
         fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
         return cls(**fixed)
-
-    @classmethod
-    def from_json(cls, text: str) -> "GANConfig":
-        return cls.from_dict(json.loads(text))
 
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPU flags of units that multiply bfloat16 in hardware

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ganviz import data, operators
-from ganviz.config import TRAINING_MB, GANConfig
+from ganviz.config import MAX_SEED, TRAINING_MB, GANConfig
 from ganviz.errors import UserError
 from ganviz.hostmem import limit_mb
 from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_run, replace_dir, stored_config
@@ -36,6 +36,7 @@ from ganviz.store.bundle import CHECKPOINT, RUN_FILE, checkpoint_progress, load_
 LOCK = "lock"
 # Fields that may differ between the runs of one study: the rest is its recipe.
 PER_RUN = ("dataset", "seed")
+MAX_SEEDS = 1000  # seeds in one study: more is a typo in a range (0-100000 would be months of training)
 RESERVE_MB = 600  # what the study's own process and the system keep beside its trainings
 
 
@@ -49,6 +50,8 @@ def parse_seeds(text: str) -> list[int]:
         lo, hi = int(m[1]), int(m[2] if m[2] is not None else m[1])
         if hi < lo:
             raise UserError(f"--seeds {text!r}: the range {lo}-{hi} is reversed; write {hi}-{lo}")
+        if hi > MAX_SEED or len(seeds) + hi - lo + 1 > MAX_SEEDS:
+            raise UserError(f"--seeds {text!r}: seeds run from 0 to {MAX_SEED}, at most {MAX_SEEDS} in a study")
         seeds.update(range(lo, hi + 1))
     return sorted(seeds)
 
@@ -75,18 +78,25 @@ def parse_shard(text: str | None, env: dict[str, str], count: int | None = None)
         index, count = int(m[1]), int(m[2])
         source = "--shard"
     elif "SLURM_ARRAY_TASK_ID" in env and "SLURM_ARRAY_TASK_COUNT" in env:
-        index = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", "0"))
-        count, source = int(env["SLURM_ARRAY_TASK_COUNT"]), "the Slurm array"
+        index = _env_int(env, "SLURM_ARRAY_TASK_ID") - _env_int(env, "SLURM_ARRAY_TASK_MIN", "0")
+        count, source = _env_int(env, "SLURM_ARRAY_TASK_COUNT"), "the Slurm array"
     elif "JOB_COMPLETION_INDEX" in env:
         if count is None:
             raise UserError("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job): add --shard-count N, "
                             "the Job's completions")
-        index, source = int(env["JOB_COMPLETION_INDEX"]), "JOB_COMPLETION_INDEX"
+        index, source = _env_int(env, "JOB_COMPLETION_INDEX"), "JOB_COMPLETION_INDEX"
     else:
         return 0, 1
     if not 0 <= index < count:
         raise UserError(f"shard {index} of {count} (from {source}): the index must be from 0 to {count - 1}")
     return index, count
+
+
+def _env_int(env: dict[str, str], name: str, default: str | None = None) -> int:
+    try:
+        return int(env.get(name, default))
+    except (TypeError, ValueError):
+        raise UserError(f"{name}={env.get(name)!r}: a job array's task variables must be whole numbers") from None
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ def _tidy(folder: Path) -> None:
     for work in folder.glob(".training-*"):
         if all((folder / v / "config.json").is_file() for v in work.name.removeprefix(".training-").split("-")):
             try:
-                _lock(work).close()
+                lock_run(work).close()
             except Busy:
                 continue
             shutil.rmtree(work, ignore_errors=True)
@@ -165,24 +175,25 @@ class Busy(UserError):
     """Another process holds the seed's lock."""
 
 
-def _lock(work: Path):
-    """An exclusive lock on the run's folder, released by the kernel when its process dies."""
+def lock_run(work: Path):
+    """An exclusive lock on a run's folder (a study's or `ganviz train`'s), released by the kernel
+    when its process dies: two processes never train one run."""
     work.mkdir(parents=True, exist_ok=True)
     fh = open(work / LOCK, "w")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
-        raise Busy(f"{work}: another process is training this seed; let it finish, or stop it first") from None
+        raise Busy(f"{work}: another process is training this run; let it finish, or stop it first") from None
     return fh
 
 
 def train_job(job: Job, force: bool = False, finish: Callable[[Path, tuple[str, ...]], None] | None = None,
               hook=None) -> str:
     """Train (or resume) one seed's run and move its bundles into the seed's folder. Returns
-    what happened, in a few words. TensorFlow must already be imported (cli.import_tensorflow)."""
+    what happened, in a few words. TensorFlow must already be imported (gan.import_tensorflow)."""
     from ganviz.gan import run
-    lock = _lock(job.work)
+    lock = lock_run(job.work)
     try:
         saved = None if force else _saved(job)
         if saved is not None:
@@ -199,9 +210,9 @@ def train_job(job: Job, force: bool = False, finish: Callable[[Path, tuple[str, 
             replace_dir(job.work / v, job.folder / v)
         if finish:
             finish(job.folder, job.variants)
+        shutil.rmtree(job.work, ignore_errors=True)  # while locked: no other process tidies it meanwhile
     finally:
         lock.close()
-    shutil.rmtree(job.work)
     return how
 
 

@@ -96,6 +96,16 @@ def test_sign_flip_p_is_exact():
     assert analysis.sign_flip_p([0.7, 0.7, 2.0, 2.2, 0.1]) == 2 / 32
 
 
+def test_sign_flip_p_beyond_exact_enumeration_is_drawn_and_repeatable():
+    """40 seeds would be 2^40 patterns: drawn instead, the same on every call, never below 1 / 2^16."""
+    agree = np.linspace(0.5, 2.0, 40)
+    p = analysis.sign_flip_p(agree)
+    assert p == analysis.sign_flip_p(agree) == 2**-16
+    noise = np.random.default_rng(3).normal(size=40)
+    exact_like = analysis.sign_flip_p(noise)
+    assert 0.1 < exact_like < 1 and exact_like == analysis.sign_flip_p(noise)
+
+
 def test_paired_verdicts_say_direction_size_and_agreement():
     up = {s: v for s, v in enumerate([0.0, 0.1, -0.1, 0.05, 0.0])}
     tr = {s: v for s, v in enumerate([1.2, 1.0, 1.3, 1.1, 1.25])}

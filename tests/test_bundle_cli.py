@@ -141,6 +141,10 @@ def test_cli_sample_writes_a_grid(trained, tmp_path):
     (["train", "--dataset", "doodles:unicorn", "--steps", "1", "--out", "x"], "unknown doodles class"),
     (["sample", "/no/bundle"], "not a folder"),
     (["sample", "/no/bundle", "--n", "100000"], "--n: 100000 must be from 1 to 1024"),
+    (["sample", "/no/bundle", "--seed", "-1"], "--seed: -1 must be from 0 to 2147483647"),
+    (["train", "--seed", "2147483648", "--out", "x"], "--seed: 2147483648 must be from 0 to 2147483647"),
+    (["classifier", "doodles", "mnist"], "no classifier recipe for 'mnist'; accepted: doodles, fashion-mnist"),
+    (["load", "--viewers", "-3"], "--viewers: -3 must be at least 0"),
     (["sample", str(A_PRETRAINED_BUNDLE), "--out", "/no/folder/grid.png"],
      "/no/folder/grid.png: No such file or directory"),
     (["figures", "--pretrained", "/no/runs", "--out", "/no/docs"], "--pretrained /no/runs: not a folder"),
@@ -150,6 +154,19 @@ def test_cli_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_run_another_process_trains_is_refused(tmp_path, capsys):
+    """Two `train` calls on one folder would overwrite each other's checkpoints: the second is refused."""
+    from ganviz import runner
+    held = runner.lock_run(tmp_path / "x")
+    try:
+        assert main(["train", "--steps", "1", "--dataset", "doodles:camel:40", "--out", str(tmp_path / "x")]) == 2
+    finally:
+        held.close()
+    err = capsys.readouterr().err.strip()
+    assert "another process is training this run" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == [runner.LOCK]  # its run.json was not written
 
 
 def test_cli_train_end_to_end(tmp_path):
@@ -210,6 +227,10 @@ def test_cli_report_is_one_self_contained_file(tmp_path):
     verdicts = html.split("<h2>Analysis over seeds")[1].split("<h3>Where the power moved")[0]  # under the forest plot
     assert verdicts.count("<li><b>power at the checkerboard frequency</b>: ") == 1 and "**" not in verdicts
     assert main(["report", str(tmp_path / "nothing")]) == 2
+    from ganviz.cli import _bundles_under
+    assert len(_bundles_under([str(tmp_path / "runs"), str(tmp_path / "runs" / "s0" / "upsample")])) == 4
+    # two recipes compared seed by seed need a seed in common
+    assert main(["recipes", *(str(tmp_path / "runs" / s) for s in ("s0", "s1")), "--dataset", "doodles:camel:64"]) == 2
 
 
 def test_cli_help_on_every_command():

@@ -21,7 +21,7 @@ def test_defaults_are_the_books_values():
 
 def test_config_json_round_trip():
     c = GANConfig(seed=7, steps=10)
-    assert GANConfig.from_json(c.to_json()) == c
+    assert GANConfig.from_dict(json.loads(c.to_json())) == c
     assert json.loads(c.to_json())["g_filters"] == [128, 64, 64, 1]
 
 

@@ -2,6 +2,7 @@
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,7 +13,7 @@ import pytest
 
 from ganviz.config import GANConfig
 from ganviz.dashboard.runs import bundle_zip, find_runs, import_bundle_zip
-from ganviz.dashboard.state import VIEWS, ViewState
+from ganviz.dashboard.state import MAX_SMOOTH, VIEWS, ViewState
 from ganviz.gan.training import Trainer
 from ganviz.present import explain
 from ganviz.present.charts import smooth
@@ -44,6 +45,12 @@ def test_view_state_round_trip_and_validation():
     assert back == s and problems == []
     bad, problems = ViewState.from_query({"seed": "x", "smooth": "2", "view": "Zzz", "run": "c"}, ["a"])
     assert bad == ViewState(run="a") and len(problems) == 4
+    # the slider's own top is the most a link may ask: beyond it the page would raise
+    top, problems = ViewState.from_query({"smooth": str(MAX_SMOOTH)}, ["a"])
+    assert top.smooth == MAX_SMOOTH and problems == []
+    above, problems = ViewState.from_query({"smooth": "0.995"}, ["a"])
+    assert above.smooth == ViewState().smooth and problems == [
+        "URL parameter smooth='0.995' is not a number from 0.0 to 0.99; using 0.6"]
     assert ViewState().view == VIEWS[0]
 
 
@@ -169,6 +176,10 @@ def test_the_owner_key_stays_out_of_links_and_folder_names(run_dir, tmp_path):
     linked = f"runs/{other}/theirs"
     assert [r.name for r in runs_for(root, tmp_path, own, linked)][-1] == linked  # ... unless a link names one
     assert [r.name for r in runs_for(root, tmp_path, own, f"runs/{other}/../{own}")] == names
+    # a listing cached before a bundle left the disk offers that run no more
+    listing = {label: find_runs(label, folder) for label, folder in (("pretrained", root), (f"runs/{own}", tmp_path / own))}
+    shutil.rmtree(tmp_path / own / "mine" / "transpose")
+    assert [r.name for r in runs_for(root, tmp_path, own, find=lambda label, _: listing[label])] == names[:1]
     assert run_label(f"runs/{own}/mine", own) == "yours/mine" and run_label(linked, own) == "shared/theirs"
     assert live_dir(tmp_path, linked, own) == tmp_path / other / "theirs"
     for bad in (f"runs/{own}/mine", f"runs/{other}/..", f"runs/{other}/theirs/x", "runs/zz/theirs", "/etc"):

@@ -43,7 +43,7 @@ def toy():
         conv = b.conv()
         return [conv] if b.factor == 1 else [layers.UpSampling2D(b.factor, name=f"{b.name}_up", dtype=b.dtype), conv]
     yield TOY
-    operators.unregister(TOY)
+    operators.REGISTRY.pop(TOY)
     KERAS_BLOCKS.pop(TOY)
 
 

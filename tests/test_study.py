@@ -110,10 +110,26 @@ def test_a_study_skips_what_is_done_and_refuses_another_recipe(whole, capsys):
     assert {p: p.stat().st_mtime_ns for p in whole.rglob("*")} == before
 
 
+def test_a_seed_another_process_holds_fails_alone(tmp_path, capsys):
+    """One run at a time, as in parallel: a seed that cannot run is reported and the rest train."""
+    held = runner.lock_run(tmp_path / FOLDERS[0] / ".training-upsample-transpose")
+    try:
+        assert main(["study", *ARGS, "--out", str(tmp_path), "--seeds", "0-1", "--parallel", "1"]) == 2
+    finally:
+        held.close()
+    out, err = capsys.readouterr()
+    assert "another process is training this run" in out
+    assert err.strip() == f"error: 1 run failed ({FOLDERS[0]} (upsample, transpose)); rerun the same command to resume them"
+    assert all((tmp_path / FOLDERS[1] / v / "config.json").is_file() for v in BOOK_PAIR)
+    assert not (tmp_path / FOLDERS[0] / "upsample").exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--variants", "upsample,nearest"], "unknown 'nearest'; choose from upsample, transpose"),
     (["--seeds", "5-2"], "the range 5-2 is reversed"),
     (["--seeds", ""], "give seeds as 0-9"),
+    (["--seeds", "0-100000000"], "seeds run from 0 to 2147483647, at most 1000 in a study"),
+    (["--seeds", "2147483648"], "seeds run from 0 to 2147483647"),
     (["--seeds", "0-3", "--shard", "2/2"], "the index must be from 0 to 1"),
     (["--seeds", "0-3", "--shard", "x"], "give I/N"),
     (["--seeds", "0", "--shard", "1/2"], "shard 1/2 has no seeds"),
@@ -136,6 +152,8 @@ def test_shards_from_a_job_array():
         runner.parse_shard(None, {"JOB_COMPLETION_INDEX": "2"})
     with pytest.raises(UserError, match="from JOB_COMPLETION_INDEX"):
         runner.parse_shard(None, {"JOB_COMPLETION_INDEX": "3"}, count=3)
+    with pytest.raises(UserError, match="SLURM_ARRAY_TASK_ID='%a': a job array's task variables must be whole"):
+        runner.parse_shard(None, {"SLURM_ARRAY_TASK_ID": "%a", "SLURM_ARRAY_TASK_COUNT": "3"})
     assert runner.parse_seeds("0,2,5-7,2") == [0, 2, 5, 6, 7]
     assert runner.parse_variants("transpose,upsample") == BOOK_PAIR
 

@@ -18,7 +18,7 @@ from ganviz.config import BOOK_PAIR, GANConfig
 from ganviz.dashboard.state import is_public_id
 from ganviz.data.files import IMAGE_SUFFIXES, images_from_bytes
 from ganviz.errors import BundleError, DataError
-from ganviz.store.bundle import (CHECKPOINT, DISCRIMINATOR, FILES, RUN_FILE, checkpoint_progress, find_bundles,
+from ganviz.store.bundle import (CHECKPOINT, DISCRIMINATOR, FILES, GENERATOR, RUN_FILE, checkpoint_progress, find_bundles,
                                  load_bundle, load_run_file, save_run_file)
 from ganviz.view.weights import check_weights
 
@@ -71,12 +71,14 @@ def runs_for(pretrained: Path, runs_root: Path, own: str, linked: str = "",
     """The runs a page offers: the pretrained ones, its owner's (`runs/<own>/...`), and the one
     run of another owner that its link names. A link lets its reader view that run; control
     stays with the owner's key, which no link carries. `find(label, root)` lists one root's runs:
-    the page passes a cached one, so that every viewer shares one listing of pretrained/."""
+    the page passes a cached one, so that every viewer shares one listing of pretrained/. A run
+    whose bundles left the disk since that listing (deleted, or being replaced) is not offered."""
     roots = {"pretrained": pretrained, f"runs/{own}": runs_root / own}
     if (other := other_owners(linked, own)) is not None:
         roots[f"runs/{other[0]}"] = runs_root / other[0]
     return [r for label, root in roots.items() for r in find(label, root)
-            if r.name.startswith(("pretrained/", f"runs/{own}/")) or r.name == linked]
+            if (r.name.startswith(("pretrained/", f"runs/{own}/")) or r.name == linked)
+            and all((p / GENERATOR).is_file() for p in r.bundles.values())]
 
 
 def run_label(name: str, own: str) -> str:

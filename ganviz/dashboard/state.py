@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from ganviz.config import EARLY_STEPS
+from ganviz.config import EARLY_STEPS, MAX_SEED
 from ganviz.store.bundle import nearest_steps
 
 VIEWS = ("Compare", "Training", "Analysis", "Why they differ", "Train now")
+MAX_SMOOTH = 0.99  # the loss curves' smoothing slider goes up to this; a link may not ask more
 COOKIE = "ganviz_owner"
 COOKIE_MAX_AGE_S = 30 * 24 * 3600
 _KEY = re.compile(r"[0-9a-f]{32}")
@@ -67,16 +68,18 @@ class ViewState:
                 state.run = params["run"]
             else:
                 problems.append(f"run {params['run']!r} is not available; showing {state.run!r}")
-        for key, cast, ok in (("seed", int, lambda v: 0 <= v < 2**31), ("step", int, lambda v: v >= -1),
-                              ("smooth", float, lambda v: 0 <= v < 1)):
+        for key, cast, low, high in (("seed", int, 0, MAX_SEED), ("step", int, -1, None),
+                                     ("smooth", float, 0.0, MAX_SMOOTH)):
             if key in params:
                 try:
                     value = cast(params[key])
-                    if not ok(value):
+                    if not (low <= value and (high is None or value <= high)):
                         raise ValueError
                     setattr(state, key, value)
                 except ValueError:
-                    problems.append(f"URL parameter {key}={params[key]!r} is out of range; using {getattr(state, key)}")
+                    accepted = f"{low} to {high}" if high is not None else f"{low} or more"
+                    problems.append(f"URL parameter {key}={params[key]!r} is not a number from {accepted}; "
+                                    f"using {getattr(state, key)}")
         if "view" in params:
             if params["view"] in VIEWS:
                 state.view = params["view"]

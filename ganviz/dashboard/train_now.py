@@ -11,7 +11,7 @@ import streamlit as st
 
 from ganviz import operators
 from ganviz import data
-from ganviz.config import BOOK_PAIR, MAX_BATCH, PRECISIONS, GANConfig, fast_precision
+from ganviz.config import BOOK_PAIR, MAX_BATCH, MAX_SEED, PRECISIONS, GANConfig, fast_precision
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import check_spec, new_run, resumable_runs, save_uploads
 from ganviz.data.files import ACCEPTED
@@ -118,7 +118,7 @@ def show_train_now(pool: Trainings, owner: str, owner_runs: Path, on_saved: Call
                                   "fewer train faster, with a noisier spectrum (and, over a few z, a biased "
                                   "log power at (pi, pi))")
         batch = c2.number_input("Batch size", 1, MAX_BATCH, d.batch_size)
-        seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
+        seed = c2.number_input("Seed", 0, MAX_SEED, 0)
         d_lr = c3.number_input("Discriminator learning rate", 1e-6, 0.5, d.d_lr, format="%.5f")
         g_lr = c3.number_input("Generator learning rate", 1e-6, 0.5, d.g_lr, format="%.5f")
         variants = st.multiselect("Variants (trained in lockstep on the same batches and noise)", operators.names(), BOOK_PAIR,

@@ -14,6 +14,7 @@ import numpy as np
 from keras import layers
 
 from ganviz import data
+from ganviz.config import CLASSIFIED
 from ganviz.config import CLASSIFIER_FEATURES as FEATURES
 from ganviz.config import CLASSIFIER_KERNEL as KERNEL
 from ganviz.config import CLASSIFIER_LAYERS as LAYERS
@@ -50,7 +51,7 @@ def labelled(name: str, n_per_class: int) -> tuple[np.ndarray, np.ndarray, np.nd
                           data.read_idx_labels((path.parent / f"{f}-labels-idx1-ubyte.gz").read_bytes(), f))
         (x, y), (xt, yt) = read("train"), read("t10k")
         return x, y, xt, yt, FASHION_CLASSES
-    raise DataError(f"no classifier recipe for {name!r}; accepted: doodles, fashion-mnist")
+    raise DataError(f"no classifier recipe for {name!r}; accepted: {', '.join(CLASSIFIED)}")
 
 
 def train_classifier(name: str, out: Path, epochs: int = 3, n_per_class: int = 6000, seed: int = 0) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganviz.config import CLASSIFIER_FEATURES, CLASSIFIER_KERNEL, CLASSIFIER_LAYERS
+from ganviz.config import CLASSIFIED, CLASSIFIER_FEATURES, CLASSIFIER_KERNEL, CLASSIFIER_LAYERS
 from ganviz.data import as_model_scale
 from ganviz.errors import BundleError
 from ganviz.store.bundle import read_weights
@@ -35,7 +35,7 @@ KID_SUBSETS, KID_SUBSET = 50, 100
 def classifier_name(spec: str) -> str | None:
     """Which shipped classifier judges a data set spec (None: none fits, e.g. an upload)."""
     kind = spec.partition(":")[0]
-    return kind if kind in ("doodles", "fashion-mnist") else None
+    return kind if kind in CLASSIFIED else None
 
 
 def weight_shapes(classes: int) -> dict[str, tuple[int, ...]]:

@@ -9,7 +9,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from ganviz.noise import latent_batch
 from ganviz.readable import number
 from ganviz import spectrum as spectrum_module
 from ganviz.spectrum import power_spectrum, reference_images, shares
-from ganviz.store.bundle import Bundle, nearest_steps
+from ganviz.store.bundle import GENERATOR, Bundle, nearest_steps
 from ganviz.view.compare import generate
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.neighbours import L1Index
@@ -66,7 +65,7 @@ def bundle_key(bundle: Bundle, n: int = N_SAMPLES) -> str:
     """What a run's measures depend on: its config, operator and weights (by content, so a fresh
     clone finds the stored measures), the sample count and the measure code."""
     digest = hashlib.sha256(f"{bundle.variant}|{bundle.config.to_json()}|{n}|{measure_code()}".encode())
-    digest.update((bundle.path / "generator.weights.h5").read_bytes())
+    digest.update((bundle.path / GENERATOR).read_bytes())
     digest.update(bundle.timeline_steps.tobytes())
     return digest.hexdigest()[:24]
 
@@ -129,7 +128,7 @@ class Stored:
 
 
 def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None = None,
-              stored: Stored | None = None, progress: Callable[[int, int], None] | None = None) -> Study:
+              stored: Stored | None = None) -> Study:
     """Measure every bundle (all trained on one data set) and compare the variants paired by
     seed. Runs whose measures are `stored` (same key) are not measured again: with all of them
     stored, neither the data set nor a generator is touched."""
@@ -141,11 +140,8 @@ def run_study(bundles: list[Bundle], n: int = N_SAMPLES, generators: dict | None
     ordered = sorted(bundles, key=lambda b: (operators.order(b.variant), b.config.seed))
     keys = [bundle_key(b, n) for b in ordered]
     context = None if all(k in known for k in keys) and known else _Context.build(spec, n)
-    runs = []
-    for i, (b, key) in enumerate(zip(ordered, keys)):
-        runs.append(known[key] if key in known else context.measure(b, n, (generators or {}).get(str(b.path))))
-        if progress:
-            progress(i + 1, len(ordered))
+    runs = [known[key] if key in known else context.measure(b, n, (generators or {}).get(str(b.path)))
+            for b, key in zip(ordered, keys)]
     if context is None:
         real, has_extra, classifier = stored.real_spectrum, stored.has_held_out, stored.classifier
     else:

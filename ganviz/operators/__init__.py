@@ -3,7 +3,7 @@
 numerics.py). `import ganviz.operators` registers the built-in ones."""
 from ganviz.operators import builtin  # noqa: F401  (registers the built-in operators)
 from ganviz.operators.spec import (REGISTRY, Operator, PhaseLayer, check_factors, colour, get, label, names, order,
-                                   register, tap_pattern, unregister)
+                                   register, tap_pattern)
 
 __all__ = ["REGISTRY", "Operator", "PhaseLayer", "check_factors", "colour", "get", "label", "names", "order", "register",
-           "tap_pattern", "unregister"]
+           "tap_pattern"]

@@ -104,10 +104,6 @@ def register(op: Operator) -> Operator:
     return op
 
 
-def unregister(name: str) -> None:
-    REGISTRY.pop(name, None)
-
-
 def names() -> tuple[str, ...]:
     """Every registered operator, in registration order (the book's pair first)."""
     return tuple(REGISTRY)

@@ -1,13 +1,13 @@
 """The run bundle: one folder per trained generator, all the dashboard needs, no retraining.
 
   config.json                   GANConfig, the operator (`variant`), data set id and fingerprint,
-                                versions, timing (before format 3 the operator sat in the config)
+                                versions, timing (formats 1-2, still read, kept the operator in the config)
   generator.weights.h5          weights only, HDF5 arrays keyed layer/variable (no pickles, no code)
   discriminator.weights.h5      optional: needed only to continue training (slim bundles drop it)
   history.npz                   per-step metrics (float32 arrays, no pickles)
-  timeline.npz                  probe z and probe samples at log-spaced steps (uint8); since
-                                format 2 also the mean power spectrum of the images of the
-                                measure batch (config.measure_size z, 256 by default) there
+  timeline.npz                  probe z and probe samples at log-spaced steps (uint8) and the mean
+                                power spectrum of the images of the measure batch (config.measure_size
+                                z, 256 by default) at the same steps (format 1, still read, lacks it)
 
 Written atomically (temporary folder, then rename); `load_bundle` validates every part.
 """
@@ -19,6 +19,7 @@ import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # TensorFlow is imported only where models are built: viewing
 
     from ganviz.gan.training import Trainer
 
-FILES = ("config.json", "generator.weights.h5", "history.npz", "timeline.npz")  # every bundle has these
+GENERATOR = "generator.weights.h5"
+FILES = ("config.json", GENERATOR, "history.npz", "timeline.npz")  # every bundle has these
 DISCRIMINATOR = "discriminator.weights.h5"
 FORMAT = 3
 
@@ -49,7 +51,7 @@ class Bundle:
     timeline_steps: np.ndarray  # (T,)
     timeline: np.ndarray  # (T, probe, 28, 28) uint8
     probe_z: np.ndarray  # (probe, z_dim)
-    spectra: np.ndarray | None = None  # (T, 28, 28) measure-batch power spectra; None before format 2
+    spectra: np.ndarray | None = None  # (T, 28, 28) measure-batch power spectra; None in format 1
 
     @property
     def name(self) -> str:
@@ -61,8 +63,8 @@ class Bundle:
 
 
 def stored_config(values: dict) -> tuple[GANConfig, str | None]:
-    """(config, operator) from a stored config dict: files before bundle format 3 kept the
-    operator in the config as `variant`; it now sits beside it."""
+    """(config, operator) from a stored config dict: bundle formats 1-2 keep the operator in the
+    config as `variant` (None here when it is not there: format 3 stores it beside the config)."""
     values = dict(values)
     variant = values.pop("variant", None)
     return GANConfig.from_dict(values), variant
@@ -86,7 +88,7 @@ def save_weights(model: keras.Model, path: Path) -> None:
 def halve_weights(path: Path) -> None:
     """Rewrite a `save_weights` file with float16 arrays, for shipping: half the bytes, and
     `read_weights` gives float32 back (a pretrained generator's samples move by at most one
-    grey level of 255: README). An array float16 cannot hold stays as it is. Atomic, like a
+    grey level of 255: docs/RESULTS.md). An array float16 cannot hold stays as it is. Atomic, like a
     checkpoint; a file halved already is left alone."""
     with h5py.File(path, "r") as f:
         arrays: dict[str, np.ndarray] = {}
@@ -136,10 +138,9 @@ def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np
 
 
 def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
+    """The versions that trained a bundle, from the installed packages' metadata."""
     return {"python": platform.python_version(), "numpy": np.__version__,
-            "tensorflow": tf.__version__, "keras": keras.__version__}
+            "tensorflow": metadata.version("tensorflow"), "keras": metadata.version("keras")}
 
 
 def save_bundles(trainer: Trainer, out_dir: str | os.PathLike) -> list[Path]:
@@ -158,7 +159,7 @@ def save_bundles(trainer: Trainer, out_dir: str | os.PathLike) -> list[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{variant}-", dir=out))
         try:
             (tmp / "config.json").write_text(json.dumps(meta, indent=2))
-            save_weights(gan.generator, tmp / "generator.weights.h5")
+            save_weights(gan.generator, tmp / GENERATOR)
             save_weights(gan.discriminator, tmp / DISCRIMINATOR)
             np.savez_compressed(tmp / "history.npz",
                                 **{m: np.asarray(trainer.history[variant][m], np.float32) for m in METRICS})
@@ -280,7 +281,8 @@ def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 
 
 def load_bundle(path: str | os.PathLike) -> Bundle:
-    """Read and validate a bundle folder (weights are loaded on demand by `Bundle.gan`)."""
+    """Read and validate a bundle folder: its config, curves and frames (the weights are read by
+    whoever needs them: the viewer, or a training that continues it)."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: not a folder; a bundle is a folder holding {', '.join(FILES)}")

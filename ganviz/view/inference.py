@@ -16,7 +16,7 @@ from ganviz import operators
 from ganviz.config import GANConfig
 from ganviz.operators.numerics import CHUNK_IMAGES
 from ganviz.operators.spec import PhaseLayer
-from ganviz.store.bundle import Bundle, read_weights
+from ganviz.store.bundle import GENERATOR, Bundle, read_weights
 from ganviz.view.weights import weight_shapes
 
 BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default
@@ -42,7 +42,7 @@ class NumpyGenerator:
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> "NumpyGenerator":
         shapes = weight_shapes(bundle.config, bundle.variant)
-        return cls(bundle.config, bundle.variant, read_weights(bundle.path / "generator.weights.h5", shapes))
+        return cls(bundle.config, bundle.variant, read_weights(bundle.path / GENERATOR, shapes))
 
     def _bn(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Batch norm in inference mode as y = x * scale + shift (moving statistics)."""

@@ -7,7 +7,7 @@ import numpy as np
 
 from ganviz import operators
 from ganviz.config import GANConfig
-from ganviz.store.bundle import DISCRIMINATOR, Bundle, read_weights
+from ganviz.store.bundle import DISCRIMINATOR, GENERATOR, Bundle, read_weights
 
 BATCH_NORM = ("gamma", "beta", "moving_mean", "moving_variance")
 
@@ -31,11 +31,6 @@ def weight_shapes(config: GANConfig, variant: str) -> dict[str, tuple[int, ...]]
         if i < len(config.g_filters) - 1:
             shapes.update({f"generator_bn_{i}/{v}": (cout,) for v in BATCH_NORM})
     return shapes
-
-
-def parameters(config: GANConfig, variant: str) -> int:
-    """The generator's parameters as Keras counts them (batch norm's moving statistics included)."""
-    return sum(int(np.prod(s)) for s in weight_shapes(config, variant).values())
 
 
 def initial_weights(config: GANConfig, variant: str, seed: int = 0) -> dict[str, np.ndarray]:
@@ -82,6 +77,6 @@ def discriminator_shapes(config: GANConfig) -> dict[str, tuple[int, ...]]:
 def check_weights(bundle: Bundle) -> None:
     """Every weights file of a bundle holds exactly the finite arrays its config's models need
     (a BundleError says what is wrong)."""
-    read_weights(bundle.path / "generator.weights.h5", weight_shapes(bundle.config, bundle.variant))
+    read_weights(bundle.path / GENERATOR, weight_shapes(bundle.config, bundle.variant))
     if (bundle.path / DISCRIMINATOR).is_file():
         read_weights(bundle.path / DISCRIMINATOR, discriminator_shapes(bundle.config))
