@@ -390,7 +390,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
         raise UsageError(f"ganviz figures: --pretrained {args.pretrained}: not a folder; give the folder of the "
                          "pretrained runs (default: pretrained)")
     from ganviz.store.bundle import find_bundles, load_bundle
-    from tools.figures import write_all
+    from ganviz_tools.figures import write_all
     for spec in sorted({load_bundle(p).config.dataset for p in find_bundles(args.pretrained)}):
         print(store_measures(Path(args.pretrained), spec), flush=True)  # what the page and the report read
     for path in write_all(Path(args.out), Path(args.pretrained)):
@@ -399,19 +399,19 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     gan.import_tensorflow(args.verbose)
-    from tools.bench import main as bench_main
+    from ganviz_tools.bench import main as bench_main
     bench_main(args.quick, args.json, not args.no_browser, args.operators, args.viewer, args.layers, args.cli)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
-    from tools.load import main as load_main
+    from ganviz_tools.load import main as load_main
     load_main(args.viewers, args.trainings, args.json, args.steps, args.client)
 
 
 def _train_parser(sub: argparse._SubParsersAction, d: GANConfig, loud: argparse.ArgumentParser) -> None:
     t = sub.add_parser("train", parents=[loud], help="train one operator, the book's pair or every operator in lockstep, and write bundles")
     t.add_argument("--variant", choices=(*operators.names(), "both", "all"), default="both",
-                   help="both: the book's pair (upsample, transpose); all: every operator, in lockstep")
+                   help=f"both: the book's pair ({', '.join(BOOK_PAIR)}); all: every operator, in lockstep")
     t.add_argument("--steps", type=_whole(), default=d.steps)
     t.add_argument("--batch", type=_whole(1, MAX_BATCH), default=d.batch_size, help=f"images per step (1-{MAX_BATCH})")
     t.add_argument("--dataset", default=d.dataset, help=SPECS)

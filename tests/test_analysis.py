@@ -169,7 +169,7 @@ def test_study_over_seeds(tmp_path):
     from ganviz.present.verdicts import study_table
     from ganviz.present.charts import study_figures
     from ganviz.store.bundle import load_bundle, save_bundles
-    from tools.figures import results_tables
+    from ganviz_tools.figures import results_tables
     bundles = _tiny_runs(tmp_path)
     extra = Trainer(GANConfig(dataset="doodles:camel:64", steps=2, batch_size=8, measure_size=8, seed=0),
                     load("doodles:camel:64").images, variants=("transpose4",)).run()

@@ -5,7 +5,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from ganviz.dashboard.state import COOKIE, public_id
-from tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, rss_mb, train_now, wait_for_images
+from ganviz.hostmem import rss_mb
+from ganviz_tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, train_now, wait_for_images
 
 ROOT = Path(__file__).parents[1]
 
@@ -159,4 +160,4 @@ def test_four_sessions_train_view_share_and_stay_apart(tmp_path):
         print(f"\nsessions held: 4; 'New samples' answered in {', '.join(f'{s:.2f}' for s in idle)} s idle, "
               f"{', '.join(f'{s:.2f}' for s in busy)} s while 2 trainings ran; closed tab's training stopped and "
               f"saved {stopped_after:.1f} s after close (orphan limit 15 s); server peak RSS "
-              f"{rss_mb(proc.pid):.0f} MB")
+              f"{rss_mb(proc.pid, 'VmHWM'):.0f} MB")

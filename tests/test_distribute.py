@@ -16,7 +16,7 @@ from conftest import keras_generator
 from ganviz.config import BOOK_PAIR, METRICS
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle
-from tools.browser import free_ports
+from ganviz_tools.browser import free_ports
 
 ROOT = Path(__file__).parents[1]
 RUN = ["--dataset", "doodles:camel:40", "--steps", "3", "--batch", "8", "--dropout", "0", "--measure-size", "8"]

@@ -3,7 +3,7 @@ relative link in them leads to a file."""
 import re
 from pathlib import Path
 
-from tools.browser import chromium_page
+from ganviz_tools.browser import chromium_page
 
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

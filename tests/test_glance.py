@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 
-from tools.browser import IMAGES, chromium_page, dashboard, wait_for_images
+from ganviz_tools.browser import IMAGES, chromium_page, dashboard, wait_for_images
 
 ROOT = Path(__file__).parents[1]
 E_NOTATION = re.compile(r"\b\d(?:\.\d+)?e[+-]?\d+\b", re.IGNORECASE)

@@ -1,5 +1,5 @@
 """The load benchmark's light viewer speaks Streamlit's protocol well enough to measure it."""
-from tools import load
+from ganviz_tools import load
 
 
 def test_websocket_viewers_open_the_page_and_draw_new_samples():

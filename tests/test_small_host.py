@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.browser import chromium_browser, dashboard, train_now, wait_for_images
+from ganviz_tools.browser import chromium_browser, dashboard, train_now, wait_for_images
 
 ROOT = Path(__file__).parents[1]
 V2, V1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ganviz.atomic import replaced
 from ganviz.data import files, quickdraw
 from ganviz.data.doodles import CLASSES, make_doodles
 from ganviz.errors import DataError
@@ -105,10 +106,8 @@ def _doodles(n: int, category: str) -> np.ndarray:
             pass  # a damaged cache file is simply redrawn
     images = make_doodles(n, category).reshape(-1, 28, 28)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with replaced(path) as fh:
         np.save(fh, images)
-    os.replace(tmp, path)
     return images
 
 

@@ -6,13 +6,13 @@ import functools
 import hashlib
 import inspect
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ganviz import data, operators
+from ganviz.atomic import replaced
 from ganviz.config import BASELINE, EARLY_STEPS
 from ganviz.data.doodles import make_doodles
 from ganviz.errors import BundleError, DataError
@@ -167,10 +167,8 @@ def save_measures(folder: Path, study: Study, bundles: list[Bundle], n: int = N_
     arrays["meta"] = np.array(json.dumps({"dataset": study.dataset, "has_held_out": study.has_held_out,
                                           "classifier": study.classifier, "code": measure_code(), "runs": meta}))
     path = folder / STORE.format(data.slug(study.dataset))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with replaced(path) as fh:
         np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
     return path
 
 

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from ganviz import operators
+from ganviz.atomic import replaced
 from ganviz.config import METRICS, GANConfig
 from ganviz.errors import BundleError
 
@@ -98,15 +99,9 @@ def halve_weights(path: Path) -> None:
     halved = {name: h if np.isfinite(h).all() else arrays[name] for name, h in halved.items()}
     if all(h.dtype == arrays[name].dtype for name, h in halved.items()):
         return
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with replaced(path, sync=True) as fh, h5py.File(fh, "w") as f:
         for name, a in halved.items():
             f.create_dataset(name, data=a)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def read_weights(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -181,14 +176,8 @@ def save_checkpoint(trainer: Trainer, out_dir: str | os.PathLike) -> Path:
     any moment leaves either the previous checkpoint or the new one, never half of each."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(f".{CHECKPOINT}.*.tmp"):  # left by a writer that was killed
-        stale.unlink(missing_ok=True)
-    tmp = out / f".{CHECKPOINT}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
+    with replaced(out / CHECKPOINT, sync=True) as fh:
         np.savez(fh, **trainer.state())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out / CHECKPOINT)
     return out / CHECKPOINT
 
 
@@ -201,10 +190,9 @@ def save_run_file(out_dir: str | os.PathLike, config: GANConfig, variants: tuple
     slow happens, so a run killed even before its first checkpoint restarts from step 0."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{RUN_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"config": config.to_dict(), "variants": list(variants),
-                               "data_fingerprint": fingerprint}, indent=2))
-    os.replace(tmp, out / RUN_FILE)
+    with replaced(out / RUN_FILE) as fh:
+        fh.write(json.dumps({"config": config.to_dict(), "variants": list(variants),
+                             "data_fingerprint": fingerprint}, indent=2).encode())
 
 
 def load_run_file(out_dir: str | os.PathLike) -> tuple[GANConfig, tuple[str, ...], str]:

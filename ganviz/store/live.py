@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from ganviz.atomic import replaced
 from ganviz.config import METRICS
+from ganviz.hostmem import rss_mb
 
 if TYPE_CHECKING:
     from ganviz.gan.training import Trainer
@@ -57,20 +58,12 @@ def write_live(trainer: Trainer, out_dir: Path) -> None:
             "status": "paused" if trainer.paused and trainer.status == "running" else trainer.status,
             "images_per_s": trainer.images_per_s, "eta_s": min(trainer.eta_s, 1e9),
             "recorded_step": trainer.recorded_steps[-1], "variants": list(trainer.variants),
-            "peak_rss_mb": _peak_rss_mb()}
+            "peak_rss_mb": rss_mb("self", "VmHWM")}  # the load benchmark reads it
     arrays = {"meta": np.array(json.dumps(meta))}
     for v in trainer.variants:
         arrays[f"{v}/frame"] = trainer.timeline[v][-1]
         arrays.update({f"{v}/{m}": np.asarray(trainer.history[v][m], np.float32) for m in METRICS})
     _save(arrays, out_dir)
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (Linux; 0 elsewhere): the soak benchmark reads it."""
-    try:
-        return int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def mark_ended(out_dir: Path, status: str) -> None:
@@ -85,10 +78,8 @@ def mark_ended(out_dir: Path, status: str) -> None:
 
 
 def _save(arrays: dict[str, np.ndarray], out_dir: Path) -> None:
-    tmp = out_dir / f".{LIVE}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
+    with replaced(out_dir / LIVE) as fh:
         np.savez(fh, **arrays)
-    os.replace(tmp, out_dir / LIVE)
 
 
 def read_live(out_dir: Path) -> Live | None:

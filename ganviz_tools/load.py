@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from ganviz.store.live import LIVE
-from tools.browser import IMAGES, chromium_browser, dashboard, rss_mb, train_now
+from ganviz.hostmem import rss_mb
+from ganviz_tools.browser import IMAGES, chromium_browser, dashboard, train_now
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -234,7 +235,7 @@ def viewers(n: int, client: str = "ws", timeout: float = 600) -> dict:
         return {"viewers": n, "client": client, "open": _percentiles(opened), "new_samples": _percentiles(changed),
                 "server_cpu_s_per_page_open": per_open, "opened_on_a_warm_server": client == "ws",
                 "server_cpu_s_per_new_samples": per_click, "server_cpu_s_per_s_open_pages": heartbeats,
-                "server_peak_rss_mb": rss_mb(proc.pid)}
+                "server_peak_rss_mb": rss_mb(proc.pid, "VmHWM")}
 
 
 def trainings(n: int, steps: int = 30, timeout: float = 600) -> dict:

@@ -14,6 +14,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+from ganviz.hostmem import rss_mb
+
 CHROMIUM = os.environ.get("GANVIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -72,12 +74,6 @@ def dashboard(app_dir: Path, env: dict[str, str] | None = None, timeout: float =
         log.close()
 
 
-def rss_mb(pid: int, field: str = "VmHWM") -> float:
-    """Resident memory of a process at its peak (VmHWM) or now (VmRSS), Linux only."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split(f"{field}:")[1].split()[0]) / 1024
-
-
 def train_now(page, steps: int, dataset: str, batch: int = 8, measure: int = 16) -> None:
     """Fill in "Train now" and press Train (a small spectrum batch by default: tiny test runs
     would spend most of their time on their frames' 256 z)."""
@@ -131,4 +127,4 @@ def cold_start(app_dir: Path, env: dict[str, str] | None = None, timeout: float 
         page.goto(url)
         seconds = wait_for_images(page, 2, timeout) - t0
         page.wait_for_selector(".js-plotly-plot", timeout=timeout * 1000)
-        return {"seconds_to_samples": seconds, "server_peak_rss_mb": rss_mb(proc.pid)}
+        return {"seconds_to_samples": seconds, "server_peak_rss_mb": rss_mb(proc.pid, "VmHWM")}

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganviz import data, operators
-from ganviz.config import BOOK_PAIR, GANConfig
+from ganviz.config import BASELINE, BOOK_PAIR, GANConfig
 from ganviz.gan.blocks import UpsampleConv2D
 from ganviz.gan.models import build_discriminator, build_generator
 from ganviz.gan.training import GAN
@@ -236,7 +236,7 @@ def _queries(kind: str, refs: np.ndarray, spec: str, n: int, rng: np.random.Gene
     if kind == "uniform noise":
         return rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
     if kind == "generated":  # samples of a pretrained generator trained on these references
-        path = ROOT / "pretrained" / f"{spec}-s0" / "upsample"
+        path = ROOT / "pretrained" / f"{spec}-s0" / BASELINE
         if (path / "config.json").is_file():
             from ganviz.noise import latent_batch
             from ganviz.store.bundle import load_bundle
@@ -397,7 +397,7 @@ def bench_layers(config: GANConfig, batch: int, repeats: int) -> list[dict]:
 
 def layers_table(rows: list[dict]) -> str:
     """Markdown: each operator's doubling layer, forward + backward."""
-    base = next(r for r in rows if r["variant"] == "upsample")["block_ms"]
+    base = next(r for r in rows if r["variant"] == BASELINE)["block_ms"]
     lines = ["| variant | block (layers) | ms | of upsample's block | literal layers, ms |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {' + '.join(r['block_layers'])} | {r['block_ms']:.0f} | "
@@ -452,14 +452,14 @@ def run(quick: bool = False, browser: bool = True) -> dict:
         row["fraction_of_matmul_peak"] = row["ganviz_gflop_per_s"] / result["matmul_peak_gflop_per_s"]
         row["bf16_fraction_of_bf16_matmul_peak"] = row["ganviz_bf16_gflop_per_s"] / result["bf16_matmul_peak_gflop_per_s"]
     if browser:
-        from tools.browser import cold_start
+        from ganviz_tools.browser import cold_start
         result["cold_start"] = cold_start(ROOT)
     return result
 
 
 def operators_table(rows: list[dict]) -> str:
     """Markdown: every doubling operator against the book's upsample."""
-    base = next(r for r in rows if r["variant"] == "upsample")
+    base = next(r for r in rows if r["variant"] == BASELINE)
     lines = ["| variant | generator parameters | MFLOP / image | training images/s | viewer images/s |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['generator_parameters']:,} ({r['generator_parameters'] - base['generator_parameters']:+,}) "

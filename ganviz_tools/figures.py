@@ -18,7 +18,7 @@ from ganviz.present.images import grid
 from ganviz.present.verdicts import sections, size, study_table
 from ganviz.readable import times
 from ganviz.store.bundle import Bundle, find_bundles, load_bundle, nearest_steps
-from tools.browser import figure_png
+from ganviz_tools.browser import figure_png
 
 
 def doodle_sheet(per_class: int = 12, scale: int = 3) -> np.ndarray:

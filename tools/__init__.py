@@ -1,1 +1,0 @@
-"""Tools around the package, not part of it: the benchmark, the docs' pictures, the browser harness."""
