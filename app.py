@@ -29,7 +29,7 @@ from ganviz.measures.study import Study, checkerboard_at, load_all_measures, run
 from ganviz.present import texts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure
 from ganviz.present.images import grid, interleave
-from ganviz.present.report import build_report
+from ganviz.present.report import run_report
 from ganviz.spectrum import closer_maps, real_spectrum
 from ganviz.store.bundle import GENERATOR, Bundle, load_bundle
 from ganviz.view.compare import Comparison, compare
@@ -284,12 +284,11 @@ if run is not None:
         for v, p in run.bundles.items():
             st.download_button(f"Download {v} bundle (.zip)", lambda p=p: bundle_zip(p),
                                f"{run.name.replace('/', '-')}-{v}.zip", "application/zip", on_click="ignore")
-        st.download_button("Export report (.html)", lambda: build_report(
-            f"ganviz: {run.name}", cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN),
-            {v: b.history for v, b in bundles.items()}, training_set(config.dataset)[0],
+        st.download_button("Export report (.html)", lambda: run_report(
+            f"ganviz: {run.name}", bundles, cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN),
+            training_set(config.dataset)[0],
             [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
-            study=study if isinstance(study := study_for(config.dataset), Study) else None,
-            timelines={v: (b.timeline_steps, b.timeline) for v, b in bundles.items()}),
+            study if isinstance(study := study_for(config.dataset), Study) else None),
             f"ganviz-{run.name.replace('/', '-')}.html", "text/html", on_click="ignore")
 
 with st.sidebar:

@@ -313,7 +313,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     from ganviz import data
     from ganviz.errors import BundleError
     from ganviz.measures.study import load_all_measures, run_study, verdict_table
-    from ganviz.present.report import build_report
+    from ganviz.present.report import run_report
     from ganviz.present.verdicts import plain, sections
     from ganviz.view.compare import compare
     from ganviz.view.inference import NumpyGenerator
@@ -347,9 +347,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     skipped = sorted({b.config.dataset for b in bundles} - {spec})
     notes = [f"data set {spec}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
     notes += [f"left out (other data sets): {', '.join(skipped)}"] if skipped else []
-    Path(args.out).write_text(build_report(f"ganviz: {spec}", comp, {b.variant: b.history for b in first},
-                                           train, notes, study=study,
-                                           timelines={b.variant: (b.timeline_steps, b.timeline) for b in first}))
+    Path(args.out).write_text(run_report(f"ganviz: {spec}", {b.variant: b for b in first}, comp, train, notes, study))
     print(args.out)
     if args.json and study is not None:
         print(args.json)

@@ -126,7 +126,7 @@ def test_a_bad_link_falls_back_with_a_message(app):
     _ok(app)
     assert app.segmented_control(key="w_view").value == "Compare"
     msgs = " ".join(t.proto.body for t in app.toast)
-    assert "unknown" in msgs and "out of range" in msgs and "not available" in msgs
+    assert "unknown" in msgs and "is not a number from 0 to 2147483647" in msgs and "not available" in msgs
 
 
 def _train_until_saved(app, timeout: float = 240) -> None:

@@ -17,7 +17,7 @@ from ganviz.measures.study import Study
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
 from ganviz.present.images import grid, png_bytes
 from ganviz.present.verdicts import sections, study_table
-from ganviz.store.bundle import nearest_steps
+from ganviz.store.bundle import Bundle, nearest_steps
 from ganviz.view.compare import Comparison
 
 
@@ -118,3 +118,11 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;te
 <h2>Loss curves</h2>{charts[0]}
 {"<h2>Nearest-neighbour distances</h2>" + charts[1] if comparison.distances else ""}
 </body></html>"""
+
+
+def run_report(title: str, bundles: dict[str, Bundle], comparison: Comparison, train_images: np.ndarray | None,
+               notes: list[str], study: Study | None = None) -> str:
+    """The report of one run (the page's export, `ganviz report`): its bundles' loss curves and
+    probe frames beside the comparison of its generators."""
+    return build_report(title, comparison, {v: b.history for v, b in bundles.items()}, train_images, notes,
+                        study=study, timelines={v: (b.timeline_steps, b.timeline) for v, b in bundles.items()})
