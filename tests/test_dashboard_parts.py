@@ -227,3 +227,15 @@ def test_the_server_samples_on_one_blas_thread_and_gives_freed_arrays_back():
     base, peak, after = out["mb"]
     assert out["tuned"] and out["blas_threads"] and set(out["blas_threads"]) == {1}
     assert peak - base > 150 and after - base < 30
+
+
+def test_many_spectrum_ratio_maps_wrap_into_rows_and_keep_square():
+    from ganviz.present.charts import MAP_COLUMNS, ratio_map_figure
+    names = [f"an operator with a long name, number {i} (3 seeds)" for i in range(6)]
+    fig = ratio_map_figure({n: np.zeros((28, 28)) for n in names})
+    axes = [fig.layout[f"yaxis{i + 1 if i else ''}"] for i in range(len(names))]
+    assert len({a.domain for a in axes}) == -(-len(names) // MAP_COLUMNS)  # two rows of three, not six in one
+    assert [a.scaleanchor for a in axes] == [f"x{i + 1 if i else ''}" for i in range(len(names))]  # each square
+    assert all(len(line) <= 26 for a in fig.layout.annotations for line in a.text.split("<br>"))
+    pair = ratio_map_figure({n: np.zeros((28, 28)) for n in names[:2]})
+    assert pair.layout.yaxis.domain == pair.layout.yaxis2.domain  # a pair: one row

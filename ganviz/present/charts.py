@@ -92,23 +92,33 @@ def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: b
     return fig
 
 
+MAP_COLUMNS, MAP_PX = 3, 280  # spectrum-ratio maps per row, and each map's height in pixels
+
+
 def ratio_map_figure(maps: dict[str, np.ndarray]) -> go.Figure:
     """Spectrum-ratio maps log10(P_generated / P_real) side by side, on one diverging scale
     centred on 0 (white: as real; red: more power than real). Frequencies from the centre; the
     corners are (pi, pi), the checkerboard; the edges are the Nyquist lines."""
-    # five long operator names side by side: wrapped, or their titles run into each other
+    # long operator names: wrapped, at most MAP_COLUMNS maps a row, or the titles run into each other
     titles = ["<br>".join(textwrap.wrap(t, 26)) for t in maps]
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.04)
+    cols = min(len(maps), MAP_COLUMNS)
+    rows = -(-len(maps) // cols)
+    title_px = 24 + 16 * max(t.count("<br>") + 1 for t in titles)
+    height = rows * (MAP_PX + title_px) + 10
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
+                        vertical_spacing=title_px / height if rows > 1 else 0.0)
     fig.update_annotations(font_size=13)
     half = next(iter(maps.values())).shape[0] // 2
     limit = max(float(np.nanmax(np.abs(m))) for m in maps.values()) or 1.0
-    for col, m in enumerate(maps.values(), start=1):
+    for i, m in enumerate(maps.values()):
+        row, col = divmod(i, cols)
         fig.add_trace(go.Heatmap(z=m, coloraxis="coloraxis", x=np.arange(-half, half), y=np.arange(-half, half),
                                  hovertemplate="fy %{y}, fx %{x}<br>log10 ratio %{z:.2f}<extra></extra>"),
-                      row=1, col=col)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
-    lines = max(t.count("<br>") + 1 for t in titles)
-    fig.update_layout(height=320 + 16 * lines, margin={"l": 10, "r": 10, "t": 24 + 16 * lines, "b": 10},
+                      row=row + 1, col=col + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i + 1 if i else ''}", constrain="domain",
+                         row=row + 1, col=col + 1)
+    fig.update_xaxes(constrain="domain")  # each map keeps its square, and its axes only its frequencies
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": title_px, "b": 10},
                       coloraxis={"colorscale": "RdBu_r", "cmid": 0, "cmin": -limit, "cmax": limit,
                                  "colorbar": {"title": "log10<br>gen/real"}})
     return fig
