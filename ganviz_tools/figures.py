@@ -147,17 +147,28 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
 
 
 def write_all(out: Path, pretrained: Path) -> list[Path]:
-    written = [out / "doodles.png"]
+    """Every picture in docs/ drawn from the shipped runs, and results-tables.md, which shows them
+    all (the replay of every seed included, so that none goes unlinked as seeds are added)."""
+    written, replays = [out / "doodles.png"], ["## Replays", ""]
     save(doodle_sheet(), written[0])
-    for run in sorted(p for p in pretrained.iterdir() if p.is_dir()):
+    for run in sorted((p for p in pretrained.iterdir() if p.is_dir()), key=lambda p: _run_order(p.name)):
         bundles = [load_bundle(run / v) for v in operators.names() if (run / v / "config.json").exists()]
         if bundles:
             path = out / f"replay-{run.name}.png"
             save(replay_sheet(bundles, [0, 50, 200, 800, bundles[0].meta["steps_done"]]), path)
             written.append(path)
+            replays += [f"{bundles[0].config.dataset}, seed {bundles[0].config.seed}:", "",
+                        f"![{run.name}: the probe batch over training]({path.name})", ""]
     everything = [load_bundle(p) for p in find_bundles(pretrained)]
     if everything:
         written.append(out / "results-tables.md")
         written[-1].write_text("<!-- written by `python -m ganviz figures`; do not edit -->\n\n"
-                               + results_tables(everything, out, stored=load_all_measures(pretrained)) + "\n")
+                               + results_tables(everything, out, stored=load_all_measures(pretrained)) + "\n"
+                               + "\n".join(replays))
     return written
+
+
+def _run_order(name: str) -> tuple[str, int]:
+    """Run folders by data set, then by seed as a number (s10 after s9)."""
+    stem, _, seed = name.rpartition("-s")
+    return (stem, int(seed)) if seed.isdigit() else (name, -1)

@@ -20,6 +20,12 @@ def test_every_relative_link_leads_to_a_file():
     assert not missing, missing
 
 
+def test_every_picture_in_docs_is_shown_somewhere():
+    shown = {t for page in PAGES for image, t in _targets(page) if image}
+    unshown = sorted(p.name for p in (ROOT / "docs").glob("*.png") if p.resolve() not in shown)
+    assert not unshown, unshown
+
+
 def test_every_picture_draws_in_a_browser(tmp_path):
     pictures = sorted({t for page in PAGES for image, t in _targets(page) if image})
     assert len(pictures) >= 5
