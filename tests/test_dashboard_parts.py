@@ -239,3 +239,17 @@ def test_many_spectrum_ratio_maps_wrap_into_rows_and_keep_square():
     assert all(len(line) <= 26 for a in fig.layout.annotations for line in a.text.split("<br>"))
     pair = ratio_map_figure({n: np.zeros((28, 28)) for n in names[:2]})
     assert pair.layout.yaxis.domain == pair.layout.yaxis2.domain  # a pair: one row
+
+
+def test_the_forest_axis_follows_the_means_not_a_two_seed_interval():
+    from ganviz.present.charts import forest_figure
+
+    def row(operator, mean, low, high):
+        return {"operator": operator, "baseline": "upsample", "moment": "final", "measure": "corner",
+                "mean": np.log(mean), "low": np.log(low), "high": np.log(high), "seeds": [0, 1], "agree": 2,
+                "differs": low > 1}
+    fig = forest_figure([row("transpose", 2.0, 1.2, 3.0), row("transpose4", 0.005, 4.6e-13, 6.3e7)])
+    lo, hi = fig.layout.xaxis.range
+    assert np.log10(0.005) - 3.5 <= lo < np.log10(0.005) and np.log10(3.0) < hi <= np.log10(3.0) + 3.5  # not 10^-13
+    labels = " ".join(t.text[0] for t in fig.data)
+    assert "<0.001, 63,000,000]" in labels and "e-" not in labels + " ".join(fig.layout.xaxis.ticktext)

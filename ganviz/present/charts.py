@@ -190,8 +190,8 @@ def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
         colour = operators.colour(r["operator"]) if r["differs"] else "#9a9a9a"
         mean, low, high = (float(np.exp(r[k])) for k in ("mean", "low", "high"))
         n = len(r["seeds"])
-        text = f"{number(mean, 2)}x [{number(low, 2)}, {number(high, 2)}] · {r['agree']} of {n} agree" if n > 1 \
-            else f"{number(mean, 2)}x · 1 seed, no interval"
+        text = f"{_ratio(mean)}x [{_ratio(low)}, {_ratio(high)}] · {r['agree']} of {n} agree" if n > 1 \
+            else f"{_ratio(mean)}x · 1 seed, no interval"
         fig.add_trace(go.Scatter(
             x=[mean], y=[label], mode="markers+text", text=[text], textposition="top center",
             textfont={"size": 11, "color": "#333" if r["differs"] else "#888"},
@@ -200,14 +200,36 @@ def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
             error_x={"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
                      "color": colour, "thickness": 2, "width": 6},
             showlegend=False, hovertemplate=f"<b>{label}</b><br>{text}<extra></extra>"))
-    fig.add_vline(x=1, line_dash="dash", line_color="#555", annotation_text="no difference",
-                  annotation_position="bottom right")
-    fig.update_layout(height=120 + 46 * max(len(labels), 1), xaxis_type="log", xaxis_tickformat="~r",
-                      xaxis_title=f"power at (pi, pi), operator / {operators.label(chosen[0]['baseline']) if chosen else 'baseline'}"
-                                  ", same seed (95% interval)",
+    fig.add_vline(x=1, line_dash="dash", line_color="#555")
+    baseline = operators.label(chosen[0]["baseline"]) if chosen else "baseline"
+    fig.update_layout(height=120 + 46 * max(len(labels), 1),
+                      xaxis=_decades([float(np.exp(r["mean"])) for r in chosen],
+                                     [float(np.exp(r[k])) for r in chosen for k in ("low", "high")]),
+                      xaxis_title=f"(pi, pi) power / {baseline}'s, same seed, 95% interval; 1: no difference",
                       yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": labels},
                       margin={"l": 10, "r": 20, "t": 20, "b": 50})
     return fig
+
+
+def _ratio(x: float) -> str:
+    """A ratio to two digits (0.0053, 28,000); below a thousandth, where a reader would count
+    zeros, its bound."""
+    return number(x, 2) if x >= 1e-3 else "<0.001"
+
+
+def _decades(means: list[float], ends: list[float], reach: float = 3.0, most_ticks: int = 9) -> dict:
+    """A log axis over the means, 1 and the intervals' `ends`, ticked at powers of ten (sparser
+    where there are many). An interval reaching more than `reach` decades beyond the outermost
+    mean (two seeds' 10^-13 to 10^8) runs off the axis, its numbers in its label, so that it does
+    not squeeze every other row into a sliver."""
+    def log10s(values: list[float]) -> np.ndarray:
+        return np.log10([v for v in values if np.isfinite(v) and v > 0] + [1.0])
+    centre, ends = log10s(means), log10s(ends)
+    lo, hi = max(ends.min(), centre.min() - reach), min(ends.max(), centre.max() + reach)
+    step = max(1, int(np.ceil((np.ceil(hi) - np.floor(lo)) / most_ticks)))
+    ks = [k for k in range(int(np.floor(lo)), int(np.ceil(hi)) + 1) if k % step == 0]
+    return {"type": "log", "range": [lo - 0.25, hi + 0.25], "tickvals": [10.0**k for k in ks],
+            "ticktext": [number(10.0**k) for k in ks]}
 
 
 def mean_spectra(study: "Study") -> dict[str, tuple[int, np.ndarray]]:
