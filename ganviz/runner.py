@@ -250,7 +250,9 @@ def format_duration(seconds: float) -> str:
 
 
 class Progress:
-    """The study's ETA from the steps its runs have done since it started (all runs at once)."""
+    """The study's ETA from the steps its runs have done since it started (all runs at once),
+    each step weighed by the generators it trains: a step of four operators in lockstep costs
+    about twice one of the book's pair."""
 
     def __init__(self, jobs: list[Job], force: bool = False):
         self.jobs, self.t0 = jobs, time.monotonic()
@@ -263,8 +265,8 @@ class Progress:
     def line(self, job: Job, what: str) -> str:
         """'<run>: <what> · k of n runs done · study ETA h:mm:ss'."""
         done = {j.work: j.config.steps if j.work in self.finished else steps_done(j) for j in self.jobs}
-        new = sum(done[w] - self.start[w] for w in done)
-        left = sum(j.config.steps - done[j.work] for j in self.jobs)
+        new = sum((done[j.work] - self.start[j.work]) * len(j.variants) for j in self.jobs)
+        left = sum((j.config.steps - done[j.work]) * len(j.variants) for j in self.jobs)
         eta = (time.monotonic() - self.t0) * left / new if new else float("inf")
         return (f"{job.name}: {what} · {len(self.finished)} of {len(self.jobs)} runs done · "
                 f"study ETA {format_duration(eta) if left else '0:00'}")

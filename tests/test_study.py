@@ -158,6 +158,18 @@ def test_shards_from_a_job_array():
     assert runner.parse_variants("transpose,upsample") == BOOK_PAIR
 
 
+def test_the_eta_weighs_each_step_by_the_generators_it_trains(monkeypatch, tmp_path):
+    """A pair's seed done, one of four operators in lockstep left: twice the pair's work remains."""
+    from ganviz.config import GANConfig
+    pair = runner.Job(GANConfig(steps=10), BOOK_PAIR, tmp_path / "s0")
+    four = runner.Job(GANConfig(steps=10), ("subpixel", "bilinear", "transpose4", "transpose_blur"), tmp_path / "s1")
+    monkeypatch.setattr(runner, "steps_done", lambda job: 0)
+    progress = runner.Progress([pair, four])
+    progress.t0 -= 100  # the pair's 10 steps took 100 s
+    progress.finish(pair)
+    assert progress.line(pair, "done").endswith("1 of 2 runs done · study ETA 3:20")
+
+
 def test_parallel_auto_fits_cores_and_memory():
     assert runner.auto_parallel(cpus=2, memory=24_000) == 2
     assert runner.auto_parallel(cpus=16, memory=4_000) == 5  # (4,000 - 600) // 570 MB a training
