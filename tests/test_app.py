@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ganviz import operators
 from ganviz.config import GANConfig
 from ganviz.dashboard.runs import new_run
 from ganviz.dashboard.state import owner_key, public_id
@@ -87,6 +88,9 @@ def test_every_section_renders(app):
         app.segmented_control(key="w_view").set_value(view).run()
         _ok(app)
         assert app.query_params["view"] == view
+        if view == "Why they differ":  # every operator before training: at most three a row, titles whole
+            every = [c for c in app.columns if len(c.get("plotly_chart")) == 2]
+            assert len(every) == len(operators.names()) and all(c.weight >= 1 / 3 - 1e-9 for c in every)
         if view == "Analysis":
             text = " ".join(m.value for m in app.markdown)
             # the fixture's runs have one seed: one line with every measure's difference, no claim

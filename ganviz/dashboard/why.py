@@ -17,6 +17,13 @@ def _untrained() -> dict[str, np.ndarray]:
     return explain.untrained_responses(GANConfig())
 
 
+def _in_rows(items: list, per_row: int = 3):
+    """(column, item) pairs, `per_row` columns a row: six operators side by side cut their titles
+    short. Each column's content sits at its bottom, so a label on two lines moves no chart."""
+    for start in range(0, len(items), per_row):
+        yield from zip(st.columns(per_row, vertical_alignment="bottom"), items[start:start + per_row])
+
+
 def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
     """`flat_responses`: each trained generator's first upsampling layer given a flat input."""
     st.markdown(texts.WHY)
@@ -38,7 +45,7 @@ def show_why(run_name: str, flat_responses: dict[str, np.ndarray]) -> None:
     st.markdown(texts.EVERY_OPERATOR)
     responses = _untrained()
     limit = max(float(np.abs(r).max()) for r in responses.values())  # one colour scale: sizes compare
-    for col, (variant, response) in zip(st.columns(len(responses)), responses.items()):
+    for col, (variant, response) in _in_rows(list(responses.items())):
         col.caption(f"**{operators.label(variant)}**")
         col.plotly_chart(heatmap(operators.tap_pattern(variant), "taps per output pixel", "Blues", text=True),
                          width="stretch", key=f"taps-{variant}")
