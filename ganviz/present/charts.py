@@ -180,33 +180,41 @@ MOMENT_NAMES = {"final": "final generators"}
 def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
     """The paired answer at a glance: per operator and moment, its ratio to the baseline with the
     95% interval on a log axis, the line of no difference at 1, seeds and agreement. Rows whose
-    interval excludes 1 are drawn solid, the others hollow and grey. `rows`: verdict_table rows."""
+    interval excludes 1 are drawn solid, the others hollow and grey. Each operator's name heads
+    its rows inside the plot, so that the axis keeps only the moments and a phone's width goes
+    to the intervals. `rows`: verdict_table rows."""
     chosen = [r for r in rows if r["measure"] == measure]
-    fig = go.Figure()
-    labels = []
+    fig, ticks, y, last = go.Figure(), {}, -1, None
     for r in chosen:
-        label = f"{operators.label(r['operator'])}: {MOMENT_NAMES.get(r['moment'], r['moment'])}"
-        labels.append(label)
+        if r["operator"] != last:  # a heading row
+            y, last = y + 1, r["operator"]
+            fig.add_annotation(x=0, xref="paper", y=y, yref="y", xanchor="left", showarrow=False,
+                               text=f"<b>{operators.label(last)}</b>", font={"size": 12, "color": "#333"})
+        y += 1
+        moment = MOMENT_NAMES.get(r["moment"], r["moment"])
+        ticks[y] = moment
         colour = operators.colour(r["operator"]) if r["differs"] else "#9a9a9a"
         mean, low, high = (float(np.exp(r[k])) for k in ("mean", "low", "high"))
         n = len(r["seeds"])
         text = f"{_ratio(mean)}x [{_ratio(low)}, {_ratio(high)}] · {r['agree']} of {n} agree" if n > 1 \
             else f"{_ratio(mean)}x · 1 seed, no interval"
         fig.add_trace(go.Scatter(
-            x=[mean], y=[label], mode="markers+text", text=[text], textposition="top center",
+            x=[mean], y=[y], mode="markers+text", text=[text], textposition="top center",
             textfont={"size": 11, "color": "#333" if r["differs"] else "#888"},
             marker={"size": 11, "color": colour if r["differs"] else "white", "line": {"color": colour, "width": 2},
                     "symbol": "diamond"},
             error_x={"type": "data", "symmetric": False, "array": [high - mean], "arrayminus": [mean - low],
                      "color": colour, "thickness": 2, "width": 6},
-            showlegend=False, hovertemplate=f"<b>{label}</b><br>{text}<extra></extra>"))
+            showlegend=False,
+            hovertemplate=f"<b>{operators.label(r['operator'])}: {moment}</b><br>{text}<extra></extra>"))
     fig.add_vline(x=1, line_dash="dash", line_color="#555")
     baseline = operators.label(chosen[0]["baseline"]) if chosen else "baseline"
-    fig.update_layout(height=120 + 46 * max(len(labels), 1),
+    fig.update_layout(height=100 + 40 * (y + 1),
                       xaxis=_decades([float(np.exp(r["mean"])) for r in chosen],
                                      [float(np.exp(r[k])) for r in chosen for k in ("low", "high")]),
                       xaxis_title=f"(pi, pi) power / {baseline}'s, same seed, 95% interval; 1: no difference",
-                      yaxis={"autorange": "reversed", "categoryorder": "array", "categoryarray": labels},
+                      yaxis={"range": [y + 0.6, -0.6], "tickvals": list(ticks), "ticktext": list(ticks.values()),
+                             "showgrid": False, "zeroline": False},
                       margin={"l": 10, "r": 20, "t": 20, "b": 50})
     return fig
 
