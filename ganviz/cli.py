@@ -363,7 +363,10 @@ def _bundles_under(roots: list[str], spec: str | None = None) -> list:
         if not found:
             raise BundleError(f"{arg}: neither a bundle nor a folder holding bundles")
         paths += found
-    bundles = [load_bundle(p) for p in dict.fromkeys(p.resolve() for p in paths)]  # a bundle named twice counts once
+    unique = {}  # a bundle named twice counts once; it keeps the path it was first named by
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    bundles = [load_bundle(p) for p in unique.values()]
     return [b for b in bundles if spec is None or b.config.dataset == spec]
 
 
