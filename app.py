@@ -28,7 +28,7 @@ from ganviz.errors import DataError, UserError
 from ganviz.measures.study import Study, checkerboard_at, load_all_measures, run_study
 from ganviz.present import texts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure
-from ganviz.present.images import grid, interleave
+from ganviz.present.images import grid, grid_table, interleave
 from ganviz.present.report import run_report
 from ganviz.spectrum import closer_maps, real_spectrum
 from ganviz.store.bundle import GENERATOR, Bundle, load_bundle
@@ -215,7 +215,8 @@ def show_compare() -> None:
             continue
         col.image(grid(interleave(comp.samples[variant], images[comp.nearest[variant]], COLS), cols=COLS, scale=4),
                   caption="rows: samples / their nearest training images")
-        col.dataframe({f"#{i + 1}": [f"{d:.3f}"] for i, d in enumerate(comp.distances[variant])}, hide_index=True)
+        col.caption("L1 distance of each sample to its nearest training image, in the grid's places:")
+        col.dataframe(grid_table(comp.distances[variant], COLS), hide_index=True)
     if sentence := texts.what_you_see(-1, *checkerboard_at(bundles, -1)):
         st.markdown(sentence)
     look_closer(comp.samples, "sample")

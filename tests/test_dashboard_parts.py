@@ -17,6 +17,7 @@ from ganviz.dashboard.state import MAX_SMOOTH, VIEWS, ViewState
 from ganviz.gan.training import Trainer
 from ganviz.present import explain
 from ganviz.present.charts import smooth
+from ganviz.present.images import grid_table, interleave
 from ganviz.present.report import build_report
 from ganviz.store.bundle import BundleError, find_bundles, load_bundle, save_bundles
 from ganviz.view.compare import compare
@@ -253,3 +254,12 @@ def test_the_forest_axis_follows_the_means_not_a_two_seed_interval():
     assert np.log10(0.005) - 3.5 <= lo < np.log10(0.005) and np.log10(3.0) < hi <= np.log10(3.0) + 3.5  # not 10^-13
     labels = " ".join(t.text[0] for t in fig.data)
     assert "<0.001, 63,000,000]" in labels and "e-" not in labels + " ".join(fig.layout.xaxis.ticktext)
+
+
+def test_distances_sit_in_their_samples_grid_places():
+    samples, nearest = np.arange(16)[:, None, None] * np.ones((1, 2, 2)), -np.ones((16, 2, 2))
+    table = grid_table(np.arange(16) / 10, cols=8)
+    assert table["samples"] == ["1-8", "9-16"]
+    shown = interleave(samples, nearest, cols=8)
+    for j in range(8):  # grid rows 0 and 2 are samples; their values are the table's rows 0 and 1
+        assert [float(v) for v in table[str(j + 1)]] == [shown[j, 0, 0] / 10, shown[16 + j, 0, 0] / 10]

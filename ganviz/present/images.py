@@ -42,3 +42,11 @@ def interleave(samples: np.ndarray, nearest: np.ndarray, cols: int) -> np.ndarra
     rows, side = len(samples) // cols, samples.shape[1]
     return np.stack([samples.reshape(rows, cols, side, side), nearest.reshape(rows, cols, side, side)],
                     axis=1).reshape(-1, side, side)
+
+
+def grid_table(values: np.ndarray, cols: int) -> dict[str, list[str]]:
+    """Each image's value in its place of `interleave`'s grid: table column j is grid column j,
+    table row r the r-th row of samples, so a distance sits under its own sample."""
+    rows = values.reshape(-1, cols)
+    return {"samples": [f"{r * cols + 1}-{r * cols + cols}" for r in range(len(rows))]} | {
+        str(j + 1): [f"{v:.3f}" for v in rows[:, j]] for j in range(cols)}
