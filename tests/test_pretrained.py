@@ -24,7 +24,8 @@ def test_the_pretrained_runs_are_there():
     for s in range(3):
         assert set(BOOK_PAIR) | fixes <= {b.name for b in BUNDLES if b.parent.name == f"doodles-camel-s{s}"}
     # what is shipped: a run still training keeps its checkpoint there (or in a hidden folder
-    # beside the seed's pair), ignored by git, until it ends
+    # beside the seed's pair) until it ends; git ignores it unless it is force-added for a later
+    # session to resume
     shipped = [f for f in PRETRAINED.rglob("*") if f.is_file() and f.name != CHECKPOINT
                and not any(part.startswith(".") for part in f.relative_to(PRETRAINED).parts)]
     assert sum(f.stat().st_size for f in shipped) <= 128 * 2**20  # the most #29 allows
