@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from ganviz import data, operators
@@ -74,8 +75,9 @@ def cached_real_spectrum(spec: str) -> np.ndarray | None:
     return None if why else real_spectrum(images)
 
 
-# one listing per root, shared by every viewer: a page open lists pretrained/ once per 30 s, not once per viewer
-cached_runs = st.cache_data(show_spinner=False, ttl=30)(find_runs)
+# one listing per root, shared by every viewer (not copied: nothing changes a RunGroup): a page open
+# lists pretrained/ once per 30 s, not once per viewer
+cached_runs = st.cache_resource(show_spinner=False, ttl=30)(find_runs)
 
 
 @st.cache_resource(show_spinner=False)
@@ -90,6 +92,12 @@ def cached_compare(bundle_paths: tuple[tuple[str, str, float], ...], spec: str, 
     _, index, _ = training_set(spec)
     with compute_slots():
         return compare({v: cached_generator(p, m) for v, p, m in bundle_paths}, index, seed, n, threads=1)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_histogram(bundle_paths: tuple[tuple[str, str, float], ...], spec: str) -> go.Figure:
+    """The run's nearest-neighbour histogram of fixed z: built once per run, not per rerun."""
+    return distance_histogram(cached_compare(bundle_paths, spec, HIST_SEED, N_HIST).distances)
 
 
 @st.cache_resource(show_spinner=False)
@@ -221,9 +229,8 @@ def show_compare() -> None:
         st.markdown(sentence)
     look_closer(comp.samples, "sample")
     if images is not None:
-        many = cached_compare(bundle_key, config.dataset, HIST_SEED, N_HIST)  # describes the generator: once per run
         st.markdown(texts.histogram_intro(N_HIST))
-        st.plotly_chart(distance_histogram(many.distances), width="stretch")
+        st.plotly_chart(cached_histogram(bundle_key, config.dataset), width="stretch")
 
 
 def look_closer(images: dict[str, np.ndarray], what: str) -> None:
