@@ -74,7 +74,7 @@ def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:
         fig.add_trace(go.Histogram(x=d, name=operators.label(variant), opacity=0.6,
                                    marker_color=operators.colour(variant), nbinsx=30))
     fig.update_layout(barmode="overlay", height=300, margin={"l": 40, "r": 10, "t": 30, "b": 40},
-                      xaxis_title="L1 distance to nearest training image (mean |a - b| on [-1, 1])",
+                      xaxis_title="L1 distance to the nearest training image",
                       yaxis_title="samples")
     return fig
 
