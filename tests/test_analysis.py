@@ -1,3 +1,6 @@
+import shutil
+
+import h5py
 import numpy as np
 import pytest
 
@@ -6,6 +9,8 @@ from ganviz.noise import slerp
 from ganviz.present import verdicts
 from ganviz.measures.study import Verdict
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
+from ganviz.store.bundle import GENERATOR, load_bundle
+from ganviz.view.inference import NumpyGenerator
 
 
 def _smooth(n, seed=0):
@@ -236,6 +241,12 @@ def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     assert {r["differs"] for r in rows} <= {"yes", "no"}
 
 
+def _datasets(f: h5py.File) -> list[str]:
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return names
+
+
 def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch):
     """pretrain and study keep each run's measures beside the runs, keyed by the bundle's content
     and the measure code: a study read back gives the same verdicts without loading a training
@@ -249,10 +260,20 @@ def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch
     assert set(stored.runs) == {bundle_key(b, 32) for b in bundles}
 
     def refuse(*args, **kwargs):
-        raise AssertionError("the data set was loaded")
+        raise AssertionError("measured again")
     with monkeypatch.context() as m:
         m.setattr(data, "load", refuse)
+        m.setattr(NumpyGenerator, "__call__", refuse)
         again = run_study(bundles, n=32, stored=stored)
+        changed = tmp_path / "changed" / bundles[0].path.name  # other weights, same everything else
+        shutil.copytree(bundles[0].path, changed)
+        with h5py.File(changed / GENERATOR, "r+") as f:
+            kernel = f[next(n for n in _datasets(f) if n.endswith("kernel"))]
+            kernel[...] = kernel[...] * 1.01
+        edited = load_bundle(changed)
+        assert bundle_key(edited, 32) != bundle_key(bundles[0], 32)
+        with pytest.raises(AssertionError, match="measured again"):
+            run_study([edited, *bundles[1:]], n=32, stored=stored)
     assert verdict_table(again) == verdict_table(study)
     np.testing.assert_array_equal(again.real_spectrum, study.real_spectrum)
     assert again.classifier == study.classifier and again.has_held_out == study.has_held_out

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ganviz.dashboard.state import COOKIE, public_id
 from ganviz.hostmem import rss_mb
+from ganviz.store.bundle import load_bundle
 from ganviz_tools.browser import IMAGES, chromium_browser, chromium_page, dashboard, train_now, wait_for_images
 
 ROOT = Path(__file__).parents[1]
@@ -155,6 +156,8 @@ def test_four_sessions_train_view_share_and_stay_apart(tmp_path):
             time.sleep(0.2)
         stopped_after = time.time() - t0
         assert list((runs / own_b).glob("*/checkpoint.npz")) and stopped_after < 60
+        kept = load_bundle(next((runs / own_b).glob("*/transpose")))
+        assert kept.meta["status"] == "stopped" and 0 < kept.meta["steps_done"] < kept.config.steps
         assert all(p.locator("[data-testid='stException']").count() == 0 for p in (a, c, d))
         assert "tensorflow" not in Path(f"/proc/{proc.pid}/maps").read_text()  # trainings ran elsewhere
         print(f"\nsessions held: 4; 'New samples' answered in {', '.join(f'{s:.2f}' for s in idle)} s idle, "

@@ -206,7 +206,8 @@ def test_verbose_shows_tensorflows_own_logs(tmp_path):
     cmd = [sys.executable, "-m", "ganviz", "train", "--steps", "1", "--batch", "4", "--variant", "upsample",
            "--dataset", "doodles:camel:8", "--measure-size", "4", "--quiet", "--verbose", "--out", str(tmp_path / "x")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_no_log_level())
-    assert proc.returncode == 0 and proc.stderr.strip()  # whatever TensorFlow says on this machine, it is shown
+    assert proc.returncode == 0  # whatever TensorFlow says on this machine, it is shown beside ganviz's words
+    assert [line for line in proc.stderr.splitlines() if line and not line.startswith("[")], proc.stderr
 
 
 def test_cli_report_is_one_self_contained_file(tmp_path):

@@ -25,9 +25,10 @@ def test_config_json_round_trip():
     assert json.loads(c.to_json())["g_filters"] == [128, 64, 64, 1]
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"measure_size": 0}, {"d_lr": 2.0}, {"optimizer": "sgd"}])
-def test_config_rejects_bad_values(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, says", [({"steps": 0}, "steps must be"), ({"measure_size": 0}, "measure_size must be"),
+                                       ({"d_lr": 2.0}, "learning rates must be"), ({"optimizer": "sgd"}, "optimizer must be")])
+def test_config_rejects_bad_values(bad, says):
+    with pytest.raises(ValueError, match=says):
         GANConfig(**bad)
 
 

@@ -88,7 +88,7 @@ def test_hostile_zips_are_refused_and_never_escape(run_dir, tmp_path):
     slip = _zip({f"../../{p.name}": p.read_bytes() for p in src.iterdir()})
     path = import_bundle_zip(slip, tmp_path / "in")
     assert path.is_relative_to(tmp_path / "in") and not (tmp_path.parent / "config.json").exists()
-    assert not list((tmp_path / "in").glob("*/bundle"))  # refused uploads left nothing behind
+    assert list((tmp_path / "in").iterdir()) == [path.parent]  # refused uploads left nothing behind, not a folder
 
 
 def test_report_is_self_contained(run_dir):

@@ -22,7 +22,11 @@ def test_doodles_look_like_quickdraw_bitmaps():
 
 @pytest.mark.parametrize("category", sorted(CLASSES))
 def test_every_doodle_class_draws(category):
-    assert make_doodles(3, category).shape == (3, 784)
+    x = make_doodles(3, category)
+    assert x.shape == (3, 784) and 0.05 < (x > 0).mean() < 0.5  # strokes, not an empty or a filled canvas
+    assert len({row.tobytes() for row in x}) == 3
+    other = next(c for c in sorted(CLASSES) if c != category)
+    assert not np.array_equal(x, make_doodles(3, other))  # its own drawing, not another class's
 
 
 def test_spec_strings_and_normalisation():

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 from ganviz import data
-from ganviz.config import GANConfig
+from ganviz.config import TRAINING_MB, GANConfig
 from ganviz.dashboard.jobs import Trainings, check_resumable
 from ganviz.dashboard.runs import new_run, resumable_runs
 from ganviz.errors import DataError, UserError
+from ganviz.hostmem import charge_mb
 from ganviz.store.bundle import checkpoint_progress, load_bundle
 
 ROOT = Path(__file__).parents[1]
@@ -46,6 +47,25 @@ def _hold(seconds: float, jobs) -> None:
 def _step(job) -> int:
     live = job.live()
     return live.step if live else -1
+
+
+def test_trainings_are_admitted_by_the_memory_left(tmp_path):
+    """The arithmetic of admission, on any host (tests/test_small_host.py runs it for real in a
+    cgroup): room for two trainings beside the server, for one (the rest wait for memory, and
+    say so), for none (a start is refused in one line, and nothing is queued)."""
+    for room, at_once, says in ((10.0, 2, "waiting for a free slot: this server trains 2 runs"),
+                                (1.5, 1, "waiting for memory: 1 training at a time"), (0.5, 0, None)):
+        pool = Trainings(limit=2, memory_mb=charge_mb() + room * TRAINING_MB)
+        try:
+            assert pool.at_once() == at_once
+            if says:
+                assert pool.waiting_for().startswith(says), pool.waiting_for()
+            else:
+                with pytest.raises(UserError, match="this server cannot train: it has .* viewing works as usual"):
+                    pool.submit("owner", tmp_path)
+                assert pool.job_of("owner") is None
+        finally:
+            pool.close()
 
 
 def test_trainings_are_processes_that_obey_their_page_queue_and_stop_when_it_goes(tmp_path, fingerprint):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ganviz.cli import main
+from ganviz.errors import BundleError
 from ganviz.store.bundle import checkpoint_progress, load_bundle, read_weights
 from ganviz.view.weights import weight_shapes
 
@@ -21,15 +22,22 @@ def _train(out, extra=()):
     return [sys.executable, "-m", "ganviz", "train", *ARGS, "--out", str(out), *extra]
 
 
-def _kill_when(out, exists: str, delay: float, extra=()) -> None:
-    """Start a training, SIGKILL it `delay` seconds after `out/exists` appears."""
+def _kill_when(out, ready, delay: float = 0.0, extra=()) -> None:
+    """Start a training and SIGKILL it `delay` seconds after `ready()`; it must still be running."""
     proc = subprocess.Popen(_train(out, extra), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not (out / exists).exists() and time.time() < deadline and proc.poll() is None:
+    while not ready() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the training ended before it was killed"
+
+
+def _steps_saved(out) -> int:
+    try:
+        return checkpoint_progress(out)[0]
+    except BundleError:  # not written yet
+        return -1
 
 
 def _assert_same_run(a_dir, b_dir) -> None:
@@ -41,7 +49,7 @@ def _assert_same_run(a_dir, b_dir) -> None:
         assert b.meta["steps_done"] == 14
         shapes = weight_shapes(a.config, variant)
         wa, wb = (read_weights(d / variant / "generator.weights.h5", shapes) for d in (a_dir, b_dir))
-        assert all(np.allclose(wa[k], wb[k], rtol=0, atol=1e-5) for k in shapes)
+        assert all(np.array_equal(wa[k], wb[k]) for k in shapes)
     assert not [p for p in os.listdir(b_dir) if p.endswith(".tmp")]
 
 
@@ -58,19 +66,21 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(uninterrupted, tmp_pat
     before the first periodic one (cadence 50 > 14 steps), or amid checkpoints every 2 steps."""
     out = tmp_path / "killed"
     if moment == "starting":
-        _kill_when(out, "run.json", 0.0)
+        _kill_when(out, (out / "run.json").exists)
         assert not (out / "checkpoint.npz").exists()
     elif moment == "before the first checkpoint":
-        _kill_when(out, "checkpoint.npz", 0.5)
+        _kill_when(out, (out / "checkpoint.npz").exists, 0.5)
+        assert _steps_saved(out) == 0
     else:
-        _kill_when(out, "checkpoint.npz", 1.5, ["--checkpoint-every", "2"])
+        _kill_when(out, lambda: _steps_saved(out) >= 2, 0.0, ["--checkpoint-every", "2"])
+        assert 2 <= _steps_saved(out) < 14
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     _assert_same_run(uninterrupted, out)
 
 
 def test_resume_checks_the_training_images(tmp_path, capsys):
     out = tmp_path / "run"
-    _kill_when(out, "run.json", 0.0)
+    _kill_when(out, (out / "run.json").exists)
     meta = json.loads((out / "run.json").read_text())
     (out / "run.json").write_text(json.dumps({**meta, "data_fingerprint": "0123456789abcdef"}))
     assert main(["train", "--resume", str(out)]) == 2

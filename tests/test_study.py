@@ -3,7 +3,9 @@ processes and refuses bad input in one line, with the same bundles every way it 
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from ganviz import runner
 from ganviz.cli import main
 from ganviz.config import BOOK_PAIR
 from ganviz.errors import UserError
-from ganviz.store.bundle import load_bundle, read_weights
+from ganviz.store.bundle import GENERATOR, load_bundle, read_weights, save_weights
 from ganviz.view.weights import weight_shapes
 
 ARGS = ["--dataset", "doodles:camel:64", "--variants", "upsample,transpose", "--steps", "8", "--batch", "8",
@@ -28,15 +30,21 @@ def _study(out, *extra: str) -> list[str]:
 def _same_bundles(a, b, exact: bool = True) -> None:
     """Every bundle of study `a` has the weights, curves and frames of study `b`'s: bit for bit,
     or (runs on other thread counts, where oneDNN sums in another order and RMSprop carries the
-    last bits on) to within what 8 steps make of that."""
+    last bits on) apart by under 1% of how far the weights moved from their start in 8 steps
+    (measured: 0.0004-0.0007; another data order or noise moves them apart by the whole way)."""
     for folder in FOLDERS:
         for variant in BOOK_PAIR:
             x, y = load_bundle(a / folder / variant), load_bundle(b / folder / variant)
             assert y.meta["steps_done"] == 8 and y.meta["status"] == "finished"
             shapes = weight_shapes(x.config, variant)
-            wx, wy = (read_weights(p / folder / variant / "generator.weights.h5", shapes) for p in (a, b))
-            for k in shapes:
-                assert np.array_equal(wx[k], wy[k]) if exact else np.allclose(wx[k], wy[k], atol=5e-3), (folder, k)
+            wx, wy = (read_weights(p / folder / variant / GENERATOR, shapes) for p in (a, b))
+            if exact:
+                assert all(np.array_equal(wx[k], wy[k]) for k in shapes), folder
+            else:
+                w0 = _initial_generator(x.config, variant, shapes)
+                flat = lambda w: np.concatenate([w[k].ravel() for k in shapes])
+                apart, moved = np.linalg.norm(flat(wx) - flat(wy)), np.linalg.norm(flat(wx) - flat(w0))
+                assert apart < 0.01 * moved, (folder, variant, apart, moved)
             for m in x.history:
                 assert np.array_equal(x.history[m], y.history[m]) if exact else \
                     np.allclose(x.history[m], y.history[m], atol=0.02), (folder, m)
@@ -44,6 +52,14 @@ def _same_bundles(a, b, exact: bool = True) -> None:
                 assert np.array_equal(x.timeline, y.timeline)
             else:
                 assert_same_picture(x.timeline, y.timeline)
+
+
+def _initial_generator(config, variant: str, shapes) -> dict:
+    """The generator's weights before its first step, as its run built them."""
+    from ganviz.gan.training import GAN
+    with tempfile.TemporaryDirectory() as folder:
+        save_weights(GAN(config, variant).generator, Path(folder) / GENERATOR)
+        return read_weights(Path(folder) / GENERATOR, shapes)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +87,9 @@ def test_a_study_killed_resumes_to_the_same_bundles(whole, tmp_path):
     deadline = time.time() + 300
     while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
-    time.sleep(2.0)  # into the second seed's steps
+    time.sleep(0.5)  # into the second seed's steps
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the study ended before it was killed"
     assert (out / FOLDERS[0] / "upsample").is_dir() and not (out / FOLDERS[1] / "upsample").exists()
     done = subprocess.run(_study(out, "--seeds", "0-1", "--parallel", "1"), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
