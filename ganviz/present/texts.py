@@ -96,8 +96,9 @@ EVERY_OPERATOR = (
     "a flat picture: Conv2DTranspose with kernel 4 gives each of the four output phases its own 4 of the 16 taps, so "
     "its untrained response alternates more strongly than kernel 5's; only training (or an initialisation like "
     "ICNR, which makes the phases equal) evens it out. Sub-pixel with ICNR, and both upsampling + convolution "
-    "layers, start flat; but a flat start is not a flat finish: on the pretrained camel seeds 0-2, training had given "
-    "sub-pixel 130x the power of UpSampling2D + Conv2D at (pi, pi) by step 45, on every seed (docs/RESULTS.md).")
+    "layers, start flat; but a flat start is not a flat finish: on every pretrained camel seed, training had given "
+    "sub-pixel hundreds of times the power of UpSampling2D + Conv2D at (pi, pi) by step 45, and its final "
+    "generators still carry more (Analysis has the numbers).")
 SAME_MAP = "**The same 4x4 map through both operators** (a diagonal stroke; averaging kernel):"
 
 
