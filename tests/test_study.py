@@ -31,7 +31,7 @@ def _same_bundles(a, b, exact: bool = True) -> None:
     """Every bundle of study `a` has the weights, curves and frames of study `b`'s: bit for bit,
     or (runs on other thread counts, where oneDNN sums in another order and RMSprop carries the
     last bits on) apart by under 1% of how far the weights moved from their start in 8 steps
-    (measured: 0.0004-0.0007; another data order or noise moves them apart by the whole way)."""
+    (measured on an AMD EPYC: 0.0004-0.0007 of it)."""
     for folder in FOLDERS:
         for variant in BOOK_PAIR:
             x, y = load_bundle(a / folder / variant), load_bundle(b / folder / variant)
