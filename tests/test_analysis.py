@@ -11,6 +11,7 @@ from ganviz.measures.study import Verdict
 from ganviz.spectrum import log_ratios, power_spectrum, radial_profile, ratio_map, region_masks
 from ganviz.store.bundle import GENERATOR, load_bundle
 from ganviz.view.inference import NumpyGenerator
+from ganviz.view.weights import weight_shapes
 
 
 def _smooth(n, seed=0):
@@ -241,12 +242,6 @@ def test_recipes_compared_seed_by_seed(tmp_path, monkeypatch):
     assert {r["differs"] for r in rows} <= {"yes", "no"}
 
 
-def _datasets(f: h5py.File) -> list[str]:
-    names: list[str] = []
-    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return names
-
-
 def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch):
     """pretrain and study keep each run's measures beside the runs, keyed by the bundle's content
     and the measure code: a study read back gives the same verdicts without loading a training
@@ -268,7 +263,7 @@ def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch
         changed = tmp_path / "changed" / bundles[0].path.name  # other weights, same everything else
         shutil.copytree(bundles[0].path, changed)
         with h5py.File(changed / GENERATOR, "r+") as f:
-            kernel = f[next(n for n in _datasets(f) if n.endswith("kernel"))]
+            kernel = f[next(n for n in weight_shapes(bundles[0].config, bundles[0].variant) if n.endswith("kernel"))]
             kernel[...] = kernel[...] * 1.01
         edited = load_bundle(changed)
         assert bundle_key(edited, 32) != bundle_key(bundles[0], 32)
