@@ -8,7 +8,7 @@ from ganviz.gan.training import Trainer
 from ganviz.noise import latent_batch
 from ganviz.store.bundle import load_bundle, save_bundles
 from ganviz import operators
-from ganviz.operators.numerics import CHUNK_IMAGES, Scratch, conv_valid, conv_way
+from ganviz.operators.numerics import CHUNK_IMAGES, Scratch, conv_valid, conv_way, winograd_kernel, winograd_matrices
 from ganviz.view.inference import NumpyGenerator
 from ganviz.view.weights import initial_weights
 
@@ -31,19 +31,38 @@ def test_numpy_generator_matches_keras(bundles, which):
     np.testing.assert_allclose(numpy_out, keras_out, atol=1e-4)
 
 
-@pytest.mark.parametrize("k, c, o, way", [(3, 4, 16, "im2col"), (5, 6, 6, "row taps"), (5, 16, 1, "shift-add")])
+@pytest.mark.parametrize("k, c, o, way", [(3, 4, 16, "im2col"), (5, 6, 6, "row taps"), (5, 16, 1, "shift-add"),
+                                          (3, 64, 72, "winograd"), (5, 80, 64, "winograd")])
 def test_each_way_of_conv_valid_is_the_convolution(k, c, o, way):
+    """Outputs of odd and even sides (9 - k + 1 rows, 10 - k + 1 columns), padded or not."""
     assert conv_way(k, c, o) == way
     rng = np.random.default_rng(k * c * o)
     x = rng.normal(size=(CHUNK_IMAGES + 2, 9, 10, c)).astype(np.float32)
     kernel = rng.normal(size=(k, k, c, o)).astype(np.float32)
     h, w = 9 - k + 1, 10 - k + 1
-    expected = sum(np.einsum("nhwc,co->nhwo", x[:, u:u + h, v:v + w], kernel[u, v]) for u in range(k) for v in range(k))
-    np.testing.assert_allclose(conv_valid(x, kernel), expected, rtol=1e-5, atol=1e-4)
+    expected = sum(np.einsum("nhwc,co->nhwo", x[:, u:u + h, v:v + w].astype(np.float64), kernel[u, v].astype(np.float64))
+                   for u in range(k) for v in range(k))
+    got = conv_valid(x, kernel)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    # float32's rounding: ~2e-7 of the outputs' scale for the direct ways, ~3e-6 for Winograd's 5x5 transforms
+    assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
     padded = np.pad(x, ((0, 0), (1, 2), (1, 2), (0, 0)))
     twice = [conv_valid(x, kernel, (1, 2)) for _ in range(2)]  # the second reuses the first's scratch arrays
     np.testing.assert_array_equal(twice[0], twice[1])
     np.testing.assert_allclose(twice[0], conv_valid(padded, kernel), rtol=1e-6, atol=1e-5)
+    if way == "winograd":  # a kernel transformed once by the caller gives the same convolution
+        np.testing.assert_array_equal(conv_valid(x, kernel, (1, 2), winograd_kernel(kernel)), twice[0])
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_winograd_matrices_give_the_correlation_exactly(k):
+    """F(2, k): y_i = sum_u g_u d_(i+u) for i = 0, 1, from k + 1 products, to float64's rounding."""
+    at, g_matrix, bt = winograd_matrices(k)
+    assert at.shape == (2, k + 1) and g_matrix.shape == (k + 1, k) and bt.shape == (k + 1, k + 1)
+    rng = np.random.default_rng(k)
+    for _ in range(20):
+        g, d = rng.normal(size=k), rng.normal(size=k + 1)
+        np.testing.assert_allclose(at @ ((g_matrix @ g) * (bt @ d)), [g @ d[:k], g @ d[1:]], rtol=1e-12, atol=1e-12)
 
 
 def test_scratch_lends_each_array_to_one_caller_and_keeps_at_most_its_limit():

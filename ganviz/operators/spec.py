@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
 
 from ganviz.errors import UserError
-from ganviz.operators.numerics import bilinear_upsample, conv_valid, depth_to_space, depthwise_same
+from ganviz.operators.numerics import (bilinear_upsample, conv_macs, conv_valid, conv_way, depth_to_space, depthwise_same,
+                                      winograd_kernel)
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,16 @@ class PhaseLayer:
         return replace(self, kernel=(self.kernel * tiled).astype(np.float32), bias=(self.bias * tiled).astype(np.float32),
                        shift=(before * scale + shift).astype(np.float32))
 
+    @cached_property
+    def _transformed(self) -> np.ndarray | None:
+        """The kernel in Winograd's domain where `conv_valid` convolves there: made once per layer."""
+        k, _, c, o = self.kernel.shape
+        return winograd_kernel(self.kernel) if conv_way(k, c, o) == "winograd" else None
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.resize > 1:
             x = bilinear_upsample(x, self.resize)
-        y = conv_valid(x, self.kernel, self.pad)
+        y = conv_valid(x, self.kernel, self.pad, self._transformed)
         y += self.bias
         y = depth_to_space(y, self.phases)
         if self.post is not None:
@@ -56,9 +64,10 @@ class PhaseLayer:
         return y
 
     def macs(self, h: int, w: int) -> tuple[int, int, int]:
-        """(multiply-adds per image, output height, output width) on an h x w input."""
+        """(multiply-adds per image, output height, output width) on an h x w input, as `conv_valid`
+        runs them."""
         h, w = h * self.resize, w * self.resize
-        total = h * w * self.kernel.size  # one output position per input pixel of the padded 'valid' convolution
+        total = conv_macs(h, w, self.kernel.shape)  # one output position per input pixel of the padded 'valid' convolution
         h, w = h * self.phases, w * self.phases
         if self.post is not None:
             total += h * w * (len(self.bias) // self.phases**2) * int(np.count_nonzero(self.post))

@@ -62,9 +62,9 @@ class NumpyGenerator:
         return layer if i == len(self.config.g_filters) - 1 else layer.with_batch_norm(*self._bn(f"generator_bn_{i}"))
 
     def flops(self) -> int:
-        """Multiply-adds x 2 this forward pass executes per image: its phase kernels, which skip
-        UpSampling2D's repeated pixels and a transposed convolution's zeros (`generator_flops`
-        counts the literal layers)."""
+        """Multiply-adds x 2 of this forward pass's matrix products per image: its phase kernels,
+        which skip UpSampling2D's repeated pixels and a transposed convolution's zeros, convolved
+        the way `conv_valid` runs them (`generator_flops` counts the literal layers)."""
         h, w, _ = self.config.g_initial_shape
         total = self._dense[0].size
         for layer in self._layers:
