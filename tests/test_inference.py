@@ -65,6 +65,19 @@ def test_winograd_matrices_give_the_correlation_exactly(k):
         np.testing.assert_allclose(at @ ((g_matrix @ g) * (bt @ d)), [g @ d[:k], g @ d[1:]], rtol=1e-12, atol=1e-12)
 
 
+def test_two_threads_sampling_at_once_get_what_one_thread_gets(bundles):
+    """The server samples on one thread per core at the same time, through one shared generator:
+    the compiled tile transforms run without the GIL and the scratch arrays are lent to one caller."""
+    from concurrent.futures import ThreadPoolExecutor
+    generator = NumpyGenerator.from_bundle(load_bundle(bundles[0]))
+    zs = [latent_batch(seed, 2 * CHUNK_IMAGES, 100) for seed in range(6)]
+    alone = [generator(z) for z in zs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(generator, zs))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_scratch_lends_each_array_to_one_caller_and_keeps_at_most_its_limit():
     scratch = Scratch(limit_mb=1)
     with scratch((4, 4)) as a, scratch((4, 4)) as b:

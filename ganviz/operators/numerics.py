@@ -209,7 +209,7 @@ def _winograd(x: np.ndarray, transformed: np.ndarray, k: int, out: np.ndarray) -
             _tiles_out(m, at, y)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)  # nogil: the server samples on one thread per core at once
 def _tiles_in(x, bt, v):
     """v[i * n + j, tile] = (B^T d B)[i, j] of each n x n input tile d at stride 2, channels
     last. Rows first, once per row of tiles; then columns, tile by tile."""
@@ -239,7 +239,7 @@ def _tiles_in(x, bt, v):
                                 dst[t, ch] += weight * rows[i, 2 * t + l, ch]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tiles_out(m, at, y):
     """Each 2 x 2 output tile of y (H, W, O) = A^T M A of its products M, a row of tiles at a time."""
     h, w, o = y.shape
