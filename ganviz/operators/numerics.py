@@ -15,7 +15,7 @@ import numpy as np
 
 CHUNK_IMAGES = 8  # images through the forward pass at once: at most ~9 MB of patches for the book's layers
 WINOGRAD_KERNELS = (3, 5)  # kernel sizes convolved in Winograd's domain (points 0, +-1, +-2: see winograd_matrices)
-WINOGRAD_MIN_CHANNELS = 64  # fewer input or output channels: its transforms cost about what it saves (measured)
+WINOGRAD_MIN_CHANNELS = 64  # the classifier's 3x3 32 -> 64 layers ran no faster that way (docs/PERFORMANCE.md)
 
 
 class Scratch:
@@ -87,26 +87,35 @@ def conv_valid(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int] = (0, 0),
     The padded copy is a scratch array. See `_conv_valid` for how."""
     lo, hi = pad
     n, h, w, c = x.shape
-    k = kernel.shape[0]
+    k, o = kernel.shape[0], kernel.shape[3]
+    way = conv_way(k, c, o)
+    if way == "winograd":
+        transformed = winograd_kernel(kernel) if transformed is None else transformed
+        if transformed.shape != ((k + 1) ** 2, c, o) or transformed.dtype != np.float32:
+            raise ValueError(f"transformed: {transformed.shape} {transformed.dtype}, not winograd_kernel's "
+                             f"{((k + 1) ** 2, c, o)} float32 for this {kernel.shape} kernel")
+    elif transformed is not None:
+        raise ValueError(f"transformed: a {kernel.shape} kernel is convolved the {way} way, not in Winograd's domain")
     # Winograd's way makes 2 x 2 output tiles: an odd side gets one more row or column of zeros, cropped after
-    odd_h, odd_w = ((h + lo + hi - k + 1) % 2, (w + lo + hi - k + 1) % 2) \
-        if conv_way(k, c, kernel.shape[3]) == "winograd" else (0, 0)
+    odd_h, odd_w = ((h + lo + hi - k + 1) % 2, (w + lo + hi - k + 1) % 2) if way == "winograd" else (0, 0)
     if not (lo or hi or odd_h or odd_w):
-        return _conv_valid(x, kernel, transformed)
+        return _conv_valid(x, kernel, way, transformed)
     with SCRATCH((n, h + lo + hi + odd_h, w + lo + hi + odd_w, c)) as padded:
         padded.fill(0.0)
         padded[:, lo:lo + h, lo:lo + w] = x
-        y = _conv_valid(padded, kernel, transformed)
+        y = _conv_valid(padded, kernel, way, transformed)
     return np.ascontiguousarray(y[:, :y.shape[1] - odd_h, :y.shape[2] - odd_w]) if odd_h or odd_w else y
 
 
-def _conv_valid(x: np.ndarray, kernel: np.ndarray, transformed: np.ndarray | None = None) -> np.ndarray:
+def _conv_valid(x: np.ndarray, kernel: np.ndarray, way: str, transformed: np.ndarray | None) -> np.ndarray:
     """Conv2D(padding='valid', stride 1): x (N, H + k - 1, W + k - 1, C), kernel (k, k, C, O)
-    -> (N, H, W, O), as matrix products on chunks of images, one of four ways (`conv_way`):
+    -> (N, H, W, O), as matrix products on chunks of images, one of four ways (`conv_way`;
+    Winograd's with H and W even and the kernel `transformed`):
       winograd   Winograd's minimal filtering F(2x2, kxk), one image at a time (its work arrays
                  then stay in the CPU's cache): each 2 x 2 output tile from a (k+1)^2 input tile,
-                 as (k+1)^2 matrix products of tiles x C by C x O (`_winograd`). The viewer's
-                 wide layers: 3x3 phase kernels, 5x5 kernels at 28 x 28; 2.1x the direct ways there
+                 as (k+1)^2 matrix products of tiles x C by C x O (`_winograd`). Every operator's
+                 wide layers: the 3x3 phase kernels, the 5x5 kernels (sub-pixel's, bilinear's, the
+                 28 x 28 layer); the book's pair samples 1.9x as fast as the direct ways
       im2col     gather each output pixel's whole k*k*C patch, then one product (narrow layers,
                  O > C: the classifier's)
       row taps   gather only each pixel's k-wide row of the patch (k*C), then one product per
@@ -118,10 +127,8 @@ def _conv_valid(x: np.ndarray, kernel: np.ndarray, transformed: np.ndarray | Non
     k, o = kernel.shape[0], kernel.shape[3]
     h, w = hp - k + 1, wp - k + 1
     out = np.empty((n, h, w, o), np.float32)
-    way = conv_way(k, c, o)
     if way == "winograd":
-        _winograd(np.ascontiguousarray(x, np.float32), winograd_kernel(kernel) if transformed is None else transformed,
-                  k, out)
+        _winograd(np.ascontiguousarray(x, np.float32), transformed, k, out)
     elif way == "shift-add":
         flat = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3).reshape(c, k * k * o), np.float32)
         for s in range(0, n, CHUNK_IMAGES):
@@ -163,7 +170,8 @@ def winograd_matrices(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     k + 1 inputs d as y = A^T [(G g) * (B^T d)], k + 1 products instead of 2k. Built exactly
     (in fractions) as the transpose of Toom-Cook's linear convolution at the points 0, +-1, +-2
     and infinity: G and A^T evaluate at them, B^T is the inverse of their Vandermonde matrix,
-    transposed. Small points keep the float32 error near 1e-6 of the output's scale (tested)."""
+    transposed. Small points keep float32's error under 1e-5 of the output's scale for k = 5
+    and 1e-6 for k = 3 (tested)."""
     n = k + 1
     points = [Fraction(p) for p in (0, 1, -1, 2, -2)[:n - 1]]
 
@@ -183,9 +191,16 @@ def winograd_matrices(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     at = np.array(evaluate(2), float).T
     g = np.array(evaluate(k), float)
     matrices = (at, g, inverse.T)
-    for m in matrices:
-        m.setflags(write=False)
+    for matrix in matrices:
+        matrix.setflags(write=False)
     return matrices
+
+
+@functools.lru_cache(maxsize=None)
+def _transforms32(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """A^T and B^T of F(2, k) in float32, for the compiled tile transforms."""
+    at, _, bt = winograd_matrices(k)
+    return at.astype(np.float32), bt.astype(np.float32)
 
 
 def winograd_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -199,14 +214,16 @@ def winograd_kernel(kernel: np.ndarray) -> np.ndarray:
 def _winograd(x: np.ndarray, transformed: np.ndarray, k: int, out: np.ndarray) -> None:
     """out (N, H, W, O) = the valid convolution of x (N, H + k - 1, W + k - 1, C), H and W even,
     one image at a time: input tiles to Winograd's domain, (k + 1)^2 matrix products, back."""
-    at, _, bt = (m.astype(np.float32) for m in winograd_matrices(k))
+    if out.shape[1] % 2 or out.shape[2] % 2:  # the compiled passes would leave the last row or column unwritten
+        raise ValueError(f"Winograd's F(2x2) needs an even output, got {out.shape[1]} x {out.shape[2]}")
+    at, bt = _transforms32(k)
     nn, c, o = transformed.shape
     tiles = out.shape[1] // 2 * (out.shape[2] // 2)
-    with SCRATCH((nn, tiles, c)) as v, SCRATCH((nn, tiles, o)) as m:
+    with SCRATCH((nn, tiles, c)) as v, SCRATCH((nn, tiles, o)) as products:
         for image, y in zip(x, out):
             _tiles_in(image, bt, v)
-            np.matmul(v, transformed, out=m)
-            _tiles_out(m, at, y)
+            np.matmul(v, transformed, out=products)
+            _tiles_out(products, at, y)
 
 
 @numba.njit(cache=True, nogil=True)  # nogil: the server samples on one thread per core at once

@@ -67,7 +67,7 @@ class PhaseLayer:
         """(multiply-adds per image, output height, output width) on an h x w input, as `conv_valid`
         runs them."""
         h, w = h * self.resize, w * self.resize
-        total = conv_macs(h, w, self.kernel.shape)  # one output position per input pixel of the padded 'valid' convolution
+        total = conv_macs(h, w, self.kernel.shape)  # the padded 'valid' convolution's output is h x w
         h, w = h * self.phases, w * self.phases
         if self.post is not None:
             total += h * w * (len(self.bias) // self.phases**2) * int(np.count_nonzero(self.post))
