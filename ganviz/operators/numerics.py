@@ -175,8 +175,11 @@ def winograd_matrices(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = k + 1
     points = [Fraction(p) for p in (0, 1, -1, 2, -2)[:n - 1]]
 
-    def evaluate(length: int) -> list[list[Fraction]]:  # a polynomial's values at the points; at infinity its top term
-        return [[p ** e for e in range(length)] for p in points] + [[Fraction(int(e == length - 1)) for e in range(length)]]
+    def evaluate(length: int) -> list[list[Fraction]]:
+        """The matrix taking a polynomial's `length` coefficients to its values at the points
+        (at infinity: its top coefficient)."""
+        top = [Fraction(int(e == length - 1)) for e in range(length)]
+        return [[p ** e for e in range(length)] for p in points] + [top]
 
     # invert the n x n Vandermonde matrix by Gauss-Jordan, exactly
     rows = [row + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(evaluate(n))]

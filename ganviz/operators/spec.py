@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 
 from ganviz.errors import UserError
-from ganviz.operators.numerics import (bilinear_upsample, conv_macs, conv_valid, conv_way, depth_to_space, depthwise_same,
-                                      winograd_kernel)
+from ganviz.operators.numerics import (bilinear_upsample, conv_macs, conv_valid, conv_way, depth_to_space,
+                                      depthwise_same, winograd_kernel)
 
 
 @dataclass(frozen=True)
