@@ -83,14 +83,14 @@ def conv_valid(x: np.ndarray, kernel: np.ndarray, pad: tuple[int, int] = (0, 0),
                transformed: np.ndarray | None = None) -> np.ndarray:
     """Conv2D(padding='valid', stride 1) of x with `pad` = (before, after) rows and columns of
     zeros added: x (N, H + k - 1 - before - after, ..., C), kernel (k, k, C, O) -> (N, H, W, O).
-    `transformed`: `winograd_kernel(kernel)`, kept by a caller that convolves with it again.
+    `transformed`: `prepared_kernel(kernel)`, kept by a caller that convolves with it again.
     The padded copy is a scratch array. See `_conv_valid` for how."""
     lo, hi = pad
     n, h, w, c = x.shape
     k, o = kernel.shape[0], kernel.shape[3]
     way = conv_way(k, c, o)
     if way == "winograd":
-        transformed = winograd_kernel(kernel) if transformed is None else transformed
+        transformed = prepared_kernel(kernel) if transformed is None else transformed
         if transformed.shape != ((k + 1) ** 2, c, o) or transformed.dtype != np.float32:
             raise ValueError(f"transformed: {transformed.shape} {transformed.dtype}, not winograd_kernel's "
                              f"{((k + 1) ** 2, c, o)} float32 for this {kernel.shape} kernel")
@@ -204,6 +204,13 @@ def _transforms32(k: int) -> tuple[np.ndarray, np.ndarray]:
     """A^T and B^T of F(2, k) in float32, for the compiled tile transforms."""
     at, _, bt = winograd_matrices(k)
     return at.astype(np.float32), bt.astype(np.float32)
+
+
+def prepared_kernel(kernel: np.ndarray) -> np.ndarray | None:
+    """What `conv_valid` convolves with besides the kernel itself, made once by a caller that
+    convolves with it again: its Winograd transform where it takes that way, else None."""
+    k, _, c, o = kernel.shape
+    return winograd_kernel(kernel) if conv_way(k, c, o) == "winograd" else None
 
 
 def winograd_kernel(kernel: np.ndarray) -> np.ndarray:

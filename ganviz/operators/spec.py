@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 
 from ganviz.errors import UserError
-from ganviz.operators.numerics import (bilinear_upsample, conv_macs, conv_valid, conv_way, depth_to_space,
-                                      depthwise_same, winograd_kernel)
+from ganviz.operators.numerics import (bilinear_upsample, conv_macs, conv_valid, depth_to_space, depthwise_same,
+                                      prepared_kernel)
 
 
 @dataclass(frozen=True)
@@ -46,15 +46,14 @@ class PhaseLayer:
                        shift=(before * scale + shift).astype(np.float32))
 
     @cached_property
-    def _transformed(self) -> np.ndarray | None:
-        """The kernel in Winograd's domain where `conv_valid` convolves there: made once per layer."""
-        k, _, c, o = self.kernel.shape
-        return winograd_kernel(self.kernel) if conv_way(k, c, o) == "winograd" else None
+    def _prepared(self) -> np.ndarray | None:
+        """`conv_valid`'s prepared kernel (its Winograd transform, where it takes that way): once per layer."""
+        return prepared_kernel(self.kernel)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.resize > 1:
             x = bilinear_upsample(x, self.resize)
-        y = conv_valid(x, self.kernel, self.pad, self._transformed)
+        y = conv_valid(x, self.kernel, self.pad, self._prepared)
         y += self.bias
         y = depth_to_space(y, self.phases)
         if self.post is not None:
