@@ -50,9 +50,10 @@ def test_operator_flops_against_the_book():
     assert flops["transpose"] == dense + 2 * (7 * 7 + 14 * 14) * 25 * 64 * 128 + tail
 
 
-def test_bilinear_upsampling_is_keras():
+@pytest.mark.parametrize("shape", [(2, 5, 6, 3), (1, 1, 2, 4)])
+def test_bilinear_upsampling_is_keras(shape):
     import keras
-    x = np.random.default_rng(3).standard_normal((2, 5, 6, 3)).astype(np.float32)
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     ref = keras.layers.UpSampling2D(2, interpolation="bilinear")(x).numpy()
     np.testing.assert_allclose(bilinear_upsample(x), ref, atol=1e-6)
 

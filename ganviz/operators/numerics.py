@@ -306,18 +306,24 @@ def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def bilinear_upsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
     """UpSampling2D(factor, interpolation='bilinear') as Keras computes it (half-pixel centres,
     edges clamped): for factor 2 each output pixel is 3/4 of its own input pixel and 1/4 of the
-    neighbour on its side, along each axis. x (N, H, W, C) -> (N, 2H, 2W, C)."""
+    neighbour on its side, along each axis. x (N, H, W, C) -> (N, 2H, 2W, C).
+
+    Both halves of each axis are written from slices of x into one output array, without
+    padded or stacked copies: the viewer's bilinear layers spend a third of their time here."""
     if factor != 2:
         raise ValueError(f"bilinear upsampling is implemented for factor 2, got {factor}")
+    x = np.asarray(x, np.float32)
     for axis in (1, 2):
-        pad = [(0, 0)] * 4
-        pad[axis] = (1, 1)
-        e = np.pad(x, pad, mode="edge")
-        n = x.shape[axis]
-        prev, nxt = np.take(e, range(0, n), axis=axis), np.take(e, range(2, n + 2), axis=axis)
-        even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
-        x = np.stack([even, odd], axis=axis + 1).reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1:])
-    return x.astype(np.float32)
+        out = np.empty((*x.shape[:axis], 2 * x.shape[axis], *x.shape[axis + 1:]), np.float32)
+        own, side = np.moveaxis(0.75 * x, axis, 0), np.moveaxis(0.25 * x, axis, 0)
+        rows = np.moveaxis(out, axis, 0)  # a view: writing it fills out
+        even, odd = rows[0::2], rows[1::2]
+        even[1:] = own[1:] + side[:-1]
+        odd[:-1] = own[:-1] + side[1:]
+        even[0] = own[0] + side[0]  # at the edges the clamped neighbour is the pixel itself
+        odd[-1] = own[-1] + side[-1]
+        x = out
+    return x
 
 
 def depth_to_space(y: np.ndarray, f: int) -> np.ndarray:
