@@ -4,10 +4,11 @@ Transposed convolution with stride s scatters each input pixel's k x k kernel on
 output every s pixels. When k is not divisible by s the footprints overlap unevenly, so
 some output pixels receive more kernel taps than their neighbours -- the checkerboard
 (Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016).
-Nearest upsampling followed by a stride-1 convolution gives every output pixel k x k taps.
-So do the other fixes: sub-pixel convolution, bilinear upsampling + convolution, a transposed
-convolution whose kernel the stride divides (kernel 4, stride 2: 4 taps each), and one followed
-by a binomial blur. `operators.tap_pattern` counts the taps of any registered operator.
+Nearest upsampling followed by a stride-1 convolution gives every output pixel k x k taps, and
+so do sub-pixel convolution and bilinear upsampling + convolution. A transposed convolution whose
+kernel the stride divides gives every output pixel the same number (kernel 4, stride 2: 4 each);
+a binomial blur after one with kernel 5 averages its 9, 6 and 4 taps with the neighbours'.
+`operators.tap_pattern` counts the taps of any registered operator.
 """
 from __future__ import annotations
 
