@@ -26,7 +26,7 @@ from ganviz.dashboard.state import (COOKIE, MAX_SMOOTH, VIEWS, ViewState, compar
 from ganviz.dashboard.train_now import heartbeat, show_train_now, watched_training
 from ganviz.dashboard.why import show_why
 from ganviz.errors import DataError, UserError
-from ganviz.measures.study import Study, checkerboard_at, load_all_measures, run_study
+from ganviz.measures.study import Study, checkerboard_at, final_spectrum, load_all_measures, run_study
 from ganviz.present import texts
 from ganviz.present.charts import distance_histogram, loss_figure, ratio_map_figure
 from ganviz.present.images import grid, grid_table, interleave
@@ -106,7 +106,14 @@ def stored_measures() -> dict:
     return load_all_measures(PRETRAINED)
 
 
-@st.cache_resource(show_spinner="Measuring the generators not measured before (your runs) ...", max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=32)
+def cached_final_spectrum(path: str, mtime: float) -> np.ndarray:
+    """A final generator's spectrum as Analysis has it: stored beside the shipped runs, else measured once."""
+    b = cached_bundle(path, mtime)
+    return final_spectrum(b, stored_measures().get(b.config.dataset), cached_generator(path, mtime))
+
+
+@st.cache_resource(show_spinner="Measuring the generators whose measures are not stored yet (about 1 s each) ...", max_entries=4)
 def cached_study(paths: tuple[str, ...]) -> Study:
     keyed = {p: mtime(Path(p)) for p in paths}
     bundles = [cached_bundle(p, m) for p, m in keyed.items()]
@@ -150,6 +157,12 @@ if "state" not in st.session_state:  # first run of this session: restore the vi
 state: ViewState = st.session_state.state
 
 
+def show_upload(bundle: Path) -> None:
+    """An uploaded bundle's run becomes the page's (its name as runs_for lists it), listed afresh."""
+    cached_runs.clear()
+    st.session_state.show_run = f"runs/{own}/{bundle.parent.relative_to(mine).as_posix()}"
+
+
 def public_query() -> dict[str, str]:
     job = pool.job_of(owner)
     return public_view(state, own, job.out_dir.name if job is not None and not job.done else None, linked["live"])
@@ -163,20 +176,28 @@ with st.sidebar:
     st.header("Run")
     if not runs:
         st.error("No trained runs found in pretrained/ . Train one in 'Train now' or run `python -m ganviz pretrain`.")
+    elif (upload := st.session_state.pop("show_run", None)) in run_names:
+        st.session_state.w_run = upload
     elif st.session_state.get("w_run") not in run_names:
         st.session_state.w_run = run_names[0]
     state.run = st.selectbox("Compare the generators of", run_names, key="w_run",
                              format_func=lambda name: run_label(name, own)) if runs else ""
     run = next((r for r in runs if r.name == state.run), None)
     if run is not None and len(run.bundles) > 2:  # a run of more operators: any two side by side
-        run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), default_pair(run.bundles),
-                                               max_selections=2, format_func=operators.label))
+        if st.session_state.get("w_pair_of") != run.name:  # another run: the link's pair where it has it
+            st.session_state.w_pair = [v for v in state.pair if v in run.bundles] or default_pair(run.bundles)
+            st.session_state.w_pair_of = run.name
+        run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), key="w_pair", max_selections=2,
+                                               format_func=operators.label))
+        state.pair = tuple(run.bundles)
+    else:
+        state.pair = ()
     st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, MAX_SEED))))
     state.seed = int(st.session_state.w_seed)
 
-    share_panel(share_link(st.context.url, public_query()), mine / "uploads", cached_runs.clear)
+    share_panel(share_link(st.context.url, public_query()), mine / "uploads", show_upload)
 
 if st.session_state.get("w_view") is None:  # the active section clicked again, or lost in a rerun a fragment asked for
     st.session_state.w_view = state.view
@@ -216,7 +237,7 @@ def show_compare() -> None:
         st.warning(why)
     state.step = -1
     comp = cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN)
-    st.markdown(texts.compare_intro(N_SHOWN, state.seed, None if images is None else len(images)))
+    st.markdown(texts.compare_intro(N_SHOWN, state.seed, None if images is None else len(images), config.dataset))
     for col, variant in zip(variant_columns(comp.samples), comp.samples):
         if images is None:
             col.image(grid(comp.samples[variant], cols=COLS, scale=4), caption="samples")
@@ -225,7 +246,8 @@ def show_compare() -> None:
                   caption="rows: samples / their nearest training images")
         col.caption("L1 distance of each sample to its nearest training image, in the grid's places:")
         col.dataframe(grid_table(comp.distances[variant], COLS), hide_index=True)
-    if sentence := texts.what_you_see(-1, *checkerboard_at(bundles, -1)):
+    final = {v: cached_final_spectrum(p, m) for v, p, m in bundle_key}
+    if sentence := texts.what_you_see(-1, *checkerboard_at(bundles, -1, final)):
         st.markdown(sentence)
     look_closer(comp.samples, "sample")
     if images is not None:
@@ -295,7 +317,7 @@ if run is not None:
         st.download_button("Export report (.html)", lambda: run_report(
             f"ganviz: {run.name}", bundles, cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN),
             training_set(config.dataset)[0],
-            [f"data set {config.dataset}", f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
+            [f"data set {config.dataset}: {data.describe(config.dataset)}", f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
             study if isinstance(study := study_for(config.dataset), Study) else None),
             f"ganviz-{run.name.replace('/', '-')}.html", "text/html", on_click="ignore")
 

@@ -345,7 +345,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(verdict_table(study), indent=1))
     skipped = sorted({b.config.dataset for b in bundles} - {spec})
-    notes = [f"data set {spec}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
+    notes = [f"data set {spec}: {data.describe(spec)}; run shown: {first[0].path.parent}", f"{len(chosen)} generators in the analysis"]
     notes += [f"left out (other data sets): {', '.join(skipped)}"] if skipped else []
     Path(args.out).write_text(run_report(f"ganviz: {spec}", {b.variant: b for b in first}, comp, train, notes, study))
     print(args.out)
@@ -500,7 +500,8 @@ def _report_parser(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("paths", nargs="+", help="bundle folders, or folders holding bundles (e.g. pretrained)")
     rp.add_argument("--dataset", help="which data set's runs to report (default: the first bundle's)")
     rp.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="sample seed for the side-by-side grids")
-    rp.add_argument("--out", default="report.html")
+    rp.add_argument("--out", "--html", default="report.html", metavar="PATH",
+                    help="where the HTML report goes (default: report.html here)")
     rp.add_argument("--json", metavar="PATH", help="also write the table behind the paired verdicts here (JSON)")
     rp.set_defaults(func=cmd_report)
 

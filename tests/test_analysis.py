@@ -275,3 +275,32 @@ def test_stored_measures_open_a_study_without_the_data_set(tmp_path, monkeypatch
     assert bundle_key(bundles[0], 32) != bundle_key(bundles[0], 64)  # another sample count: measured anew
     (tmp_path / "analysis-doodles-camel-64.npz").write_bytes(b"damaged")
     assert load_all_measures(tmp_path) == {}  # a damaged file is measured anew, never trusted
+
+
+def test_the_sentence_under_the_final_samples_gives_analysis_number(tmp_path, monkeypatch):
+    """Compare's "In the final generators ... x" is the seed's paired (pi, pi) ratio that Analysis
+    shows, over the same 256 samples, read from stored measures without running a generator;
+    at a recorded step it rests on that step's recorded batch."""
+    from ganviz.measures.study import (checkerboard_at, final_spectrum, load_all_measures, run_study,
+                                       save_measures)
+    from ganviz.present.texts import what_you_see
+    bundles = _tiny_runs(tmp_path)
+    study = run_study(bundles)
+    save_measures(tmp_path, study, bundles)
+    stored = load_all_measures(tmp_path)["doodles:camel:64"]
+    seed0 = {b.variant: b for b in bundles if b.config.seed == 0}
+    corner = {r.variant: r.values["corner"] for r in study.runs if r.seed == 0}
+    measured = {v: final_spectrum(b) for v, b in seed0.items()}
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("measured again")
+    with monkeypatch.context() as m:
+        m.setattr(NumpyGenerator, "__call__", refuse)
+        kept = {v: final_spectrum(b, stored) for v, b in seed0.items()}
+    for final in (measured, kept):
+        base, ratios, n = checkerboard_at(seed0, -1, final)
+        assert (base, n) == ("upsample", 256)
+        assert ratios["transpose"] == pytest.approx(corner["transpose"] - corner["upsample"], abs=1e-9)
+    assert "over 256 samples each" in what_you_see(-1, base, ratios, n)
+    step = int(seed0["upsample"].timeline_steps[1])
+    assert checkerboard_at(seed0, step)[2] == 8  # the run's measure batch (measure_size=8)

@@ -214,6 +214,12 @@ def test_a_run_of_every_operator_shows_two_side_by_side(tmp_path, monkeypatch):
     assert [h.value for h in app.subheader] == ["Sub-pixel (Conv2D x4 + depth_to_space, ICNR)",
                                                 "Conv2DTranspose, kernel 4"]
     assert len(_images(app)) == 2
+    assert app.query_params["pair"] == "subpixel,transpose4"  # a shared link shows the same two
+    linked = AppTest.from_file(APP, default_timeout=180)
+    linked.query_params["pair"] = "bilinear,transpose_blur"
+    linked.run()
+    _ok(linked)
+    assert [h.value for h in linked.subheader] == ["Bilinear UpSampling2D + Conv2D", "Conv2DTranspose + binomial blur"]
     app.segmented_control(key="w_view").set_value("Analysis").run()
     _ok(app)
     text = " ".join(m.value for m in app.markdown)

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from ganviz.dashboard.runs import bundle_zip
 from ganviz.dashboard.state import COOKIE, public_id
 from ganviz.hostmem import rss_mb
 from ganviz.store.bundle import load_bundle
@@ -25,6 +26,18 @@ def test_dashboard_in_a_real_browser(tmp_path):
             page.get_by_role("button", name="Export report (.html)").click()
         report = Path(download.value.path()).read_text()
         assert report.startswith("<!doctype html>") and "Plotly.newPlot" in report and "<img alt=" in report
+
+        # an uploaded bundle becomes the page's run at once
+        page.locator("input[type='file']").set_input_files(files=[{
+            "name": "shared.zip", "mimeType": "application/zip",
+            "buffer": bundle_zip(ROOT / "pretrained" / "doodles-camel-s0" / "transpose")}])
+        page.wait_for_selector("text=Loaded the transpose bundle", timeout=60_000)
+        page.wait_for_url(re.compile(r"run=runs%2F[0-9a-f]{16}%2Fuploads%2Ftranspose-"), wait_until="commit",
+                          timeout=60_000)
+        wait_for_images(page, 1, timeout=120)
+        chosen = page.get_by_role("combobox", name="Compare the generators of").input_value()
+        assert chosen.startswith("yours/uploads/transpose-")  # the run selector shows it
+        assert page.get_by_role("heading", name="UpSampling2D + Conv2D").count() == 0  # its one generator only
 
         page.get_by_role("radio", name="Training", exact=True).click()
         page.wait_for_selector("text=Replay: probe batch at step", timeout=60_000)

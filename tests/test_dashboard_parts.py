@@ -41,9 +41,13 @@ def test_find_runs_groups_variants(run_dir, tmp_path):
 
 
 def test_view_state_round_trip_and_validation():
-    s = ViewState(run="a", seed=3, step=10, view="Training", smooth=0.25)
+    s = ViewState(run="a", pair=("subpixel", "transpose4"), seed=3, step=10, view="Training", smooth=0.25)
     back, problems = ViewState.from_query(s.to_query(), ["a", "b"])
-    assert back == s and problems == []
+    assert back == s and problems == [] and s.to_query()["pair"] == "subpixel,transpose4"
+    assert "pair" not in ViewState(run="a").to_query()  # the run's default pair: nothing to say
+    for pair in ("subpixel,nope", "upsample,transpose,subpixel", ""):
+        other, problems = ViewState.from_query({"pair": pair}, ["a"])
+        assert other.pair == () and len(problems) == 1 and "accepted: upsample, transpose" in problems[0]
     bad, problems = ViewState.from_query({"seed": "x", "smooth": "2", "view": "Zzz", "run": "c"}, ["a"])
     assert bad == ViewState(run="a") and len(problems) == 4
     # the slider's own top is the most a link may ask: beyond it the page would raise
@@ -100,6 +104,24 @@ def test_report_is_self_contained(run_dir):
     assert "Plotly.newPlot" in html and html.count("<script") >= 2
     external = re.findall(r'<script[^>]+src="(http[^"]+)"', html)
     assert external == []  # plotly.js is inlined, nothing to fetch
+
+
+def test_a_report_draws_the_same_whoever_imported_streamlit(monkeypatch):
+    """Importing Streamlit makes its plotly template the default (fixed margins that clip the
+    forest plot's labels); the report's figures are drawn with plotly's own either way, and the
+    figure the page may have cached is left as it was."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    import streamlit  # noqa: F401  registers its template
+    from ganviz.present.report import _figures
+    drawn = {}
+    for default in ("plotly", "streamlit"):
+        monkeypatch.setattr(pio.templates, "default", default)
+        fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))  # takes the default template as it is made
+        before = fig.to_plotly_json()
+        drawn[default] = re.sub(r'id="[^"]+"|"[0-9a-f-]{36}"', "", _figures([fig])[0])  # divs' random ids
+    assert drawn["plotly"] == drawn["streamlit"]
+    assert fig.to_plotly_json() == before  # not restyled in place
 
 
 def test_compare_uses_the_same_z_for_every_variant(run_dir):
@@ -254,6 +276,19 @@ def test_the_forest_axis_follows_the_means_not_a_two_seed_interval():
     assert np.log10(0.005) - 3.5 <= lo < np.log10(0.005) and np.log10(3.0) < hi <= np.log10(3.0) + 3.5  # not 10^-13
     labels = " ".join(t.text[0] for t in fig.data)
     assert "<0.001, 63,000,000]" in labels and "e-" not in labels + " ".join(fig.layout.xaxis.ticktext)
+
+
+def test_overlaid_histograms_share_one_set_of_bins():
+    """Bars of overlaid histograms compare only on the same bins: a narrow spread and a wide one
+    get the bins of both, and every value falls in one of them."""
+    from ganviz.present.charts import copy_figure, distance_histogram
+    narrow, wide = np.linspace(0.10, 0.12, 50), np.linspace(0.05, 0.40, 50)
+    for fig in (distance_histogram({"upsample": narrow, "transpose": wide}),
+                copy_figure({"upsample seed 0": narrow, "held-out real": wide})):
+        bins = {(t.xbins.start, t.xbins.end, t.xbins.size) for t in fig.data}
+        assert len(bins) == 1
+        start, end, size = bins.pop()
+        assert start <= 0.05 and end > 0.40 and size == pytest.approx(0.35 / 30)
 
 
 def test_distances_sit_in_their_samples_grid_places():

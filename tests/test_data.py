@@ -39,6 +39,15 @@ def test_spec_strings_and_normalisation():
     assert np.array_equal(data.load("doodles:house:20").images, ds.images)  # cached copy is identical
 
 
+def test_every_spec_says_what_its_images_are():
+    """The page and the report say whether a run's images are real drawings or made by code."""
+    assert data.describe("doodles:camel:2000").startswith("camel doodles made by code")
+    assert "not Quick Draw's own" in data.describe("doodles")
+    assert data.describe("quickdraw:camel:80000") == "Quick Draw's camel drawings, the book's data"
+    assert data.describe("fashion-mnist") == "Fashion-MNIST's training images"
+    assert data.describe("/home/me/sketches.npz") == "images from sketches.npz"
+
+
 def test_quickdraw_npy_file(tmp_path):
     arr = make_doodles(10)
     np.save(tmp_path / "camel.npy", arr)

@@ -53,8 +53,10 @@ def default_pair(variants) -> list[str]:
 
 
 def side_by_side(run: RunGroup, chosen: list[str]) -> RunGroup:
-    """The run with only the chosen operators (all of them while fewer than one is chosen)."""
-    return RunGroup(run.name, {v: p for v, p in run.bundles.items() if v in chosen}) if chosen else run
+    """The run with only the chosen operators; with none chosen, its default pair (all of them at
+    once would not fit side by side)."""
+    chosen = [v for v in chosen if v in run.bundles] or default_pair(run.bundles)
+    return RunGroup(run.name, {v: p for v, p in run.bundles.items() if v in chosen})
 
 
 def other_owners(name: str, own: str) -> tuple[str, list[str]] | None:

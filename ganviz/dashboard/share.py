@@ -12,8 +12,9 @@ from ganviz.errors import UserError
 from ganviz.present import texts
 
 
-def share_panel(link: str, uploads: Path, on_loaded: Callable[[], None]) -> None:
-    """`link`: this view's public address. An uploaded bundle goes under `uploads` (the owner's)."""
+def share_panel(link: str, uploads: Path, show: Callable[[Path], None]) -> None:
+    """`link`: this view's public address. An uploaded bundle goes under `uploads` (the owner's);
+    `show(its folder)` makes it the page's run, and the page runs again to list and show it."""
     st.header("Share")
     with st.popover("Share this view", width="stretch"):
         st.code(link, language=None)
@@ -22,8 +23,12 @@ def share_panel(link: str, uploads: Path, on_loaded: Callable[[], None]) -> None
     if uploaded is not None and st.session_state.get("imported") != uploaded.file_id:
         try:
             path = import_bundle_zip(uploaded.getvalue(), uploads)
-            st.session_state.imported = uploaded.file_id
-            on_loaded()
-            st.success(f"Loaded {path.parent.name}; pick yours/uploads/{path.parent.name} under Run.")
         except UserError as exc:
             st.error(str(exc))
+        else:
+            st.session_state.imported = uploaded.file_id
+            st.session_state.import_note = f"Loaded the {path.name} bundle: yours/uploads/{path.parent.name}, now shown."
+            show(path)
+            st.rerun()
+    if note := st.session_state.pop("import_note", None):
+        st.success(note)

@@ -1,6 +1,6 @@
 """What a shared link restores, and what it must not carry.
 
-The view (run, sample seed, replay step, section, smoothing) lives in the URL, so a copied
+The view (run, the operators side by side, sample seed, replay step, section, smoothing) lives in the URL, so a copied
 address bar restores it. Control of a browser's runs (pause, stop, train, upload) belongs to its
 owner key, which lives in a cookie, never in the URL: a shared link shows, it does not steer.
 Runs are stored under the key's public id (a hash), so the folder names reveal no key.
@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from ganviz import operators
 from ganviz.config import EARLY_STEPS, MAX_SEED
 from ganviz.store.bundle import nearest_steps
 
@@ -52,8 +53,10 @@ def set_cookie_script(key: str) -> str:
 
 @dataclass
 class ViewState:
-    """What a shared link restores: run, sample seed, replay step, section, smoothing."""
+    """What a shared link restores: run, the operators side by side, sample seed, replay step,
+    section, smoothing."""
     run: str = ""
+    pair: tuple[str, ...] = ()  # the operators side by side in a run of more than two; (): its default pair
     seed: int = 0
     step: int = -1  # -1: the last recorded step
     view: str = VIEWS[0]
@@ -80,6 +83,13 @@ class ViewState:
                     accepted = f"{low} to {high}" if high is not None else f"{low} or more"
                     problems.append(f"URL parameter {key}={params[key]!r} is not a number from {accepted}; "
                                     f"using {getattr(state, key)}")
+        if "pair" in params:
+            pair = tuple(params["pair"].split(","))
+            if 1 <= len(pair) <= 2 and all(v in operators.names() for v in pair):
+                state.pair = pair
+            else:
+                problems.append(f"pair {params['pair']!r} is not one or two operators, comma-separated; accepted: "
+                                f"{', '.join(operators.names())}")
         if "view" in params:
             if params["view"] in VIEWS:
                 state.view = params["view"]
@@ -88,8 +98,8 @@ class ViewState:
         return state, problems
 
     def to_query(self) -> dict[str, str]:
-        return {"run": self.run, "seed": str(self.seed), "step": str(self.step), "view": self.view,
-                "smooth": f"{self.smooth:g}"}
+        return {"run": self.run, **({"pair": ",".join(self.pair)} if self.pair else {}), "seed": str(self.seed),
+                "step": str(self.step), "view": self.view, "smooth": f"{self.smooth:g}"}
 
 
 def compare_steps(timeline_steps: np.ndarray) -> list[int]:

@@ -46,6 +46,20 @@ class Dataset:
         return fingerprint(self.images)
 
 
+def describe(spec: str) -> str:
+    """What a spec's images are, in words, for the page and the report: above all whether they
+    are real drawings or the built-in ones made by code."""
+    kind, _, rest = spec.partition(":")
+    if kind == "doodles":
+        return (f"{rest.partition(':')[0] or 'camel'} doodles made by code in Quick Draw's format "
+                "(ganviz's built-in data set, not Quick Draw's own drawings)")
+    if kind == "quickdraw":
+        return f"Quick Draw's {rest.partition(':')[0]} drawings, the book's data"
+    if spec == "fashion-mnist":
+        return "Fashion-MNIST's training images"
+    return f"images from {Path(spec).name}"
+
+
 def slug(spec: str) -> str:
     """A data set spec as a file or folder name: doodles:camel -> doodles-camel."""
     return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-") or "data"

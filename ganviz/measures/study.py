@@ -70,6 +70,12 @@ def bundle_key(bundle: Bundle, n: int = N_SAMPLES) -> str:
     return digest.hexdigest()[:24]
 
 
+def final_samples(b: Bundle, n: int = N_SAMPLES, generator: NumpyGenerator | None = None) -> np.ndarray:
+    """What a run's final generator is measured on: n samples of the same z (sample seed 0) for
+    every run, so that runs compare sample for sample."""
+    return generate(generator or NumpyGenerator.from_bundle(b), latent_batch(0, n, b.config.z_dim))
+
+
 @dataclass
 class _Context:
     """What measuring a run against its data set needs: built once, and only if a run is measured."""
@@ -89,7 +95,7 @@ class _Context:
                    held_out(spec, n), clf, clf.features(reference) if clf else None)
 
     def measure(self, b: Bundle, n: int, generator=None) -> analysis.RunMeasures:
-        samples = generate(generator or NumpyGenerator.from_bundle(b), latent_batch(0, n, b.config.z_dim))
+        samples = final_samples(b, n, generator)
         q = quality.quality(self.real_features, self.clf.features(samples)) if self.clf else None
         # bundles since format 2 hold the spectrum of a measure batch per frame (256 z unless
         # config.measure_size says otherwise); older ones only their 16 probe images, a noisier estimate
@@ -251,17 +257,31 @@ def operator_verdicts(study: Study) -> list[Verdict]:
             for v, final in sorted(groups.items(), key=lambda kv: operators.order(kv[0]))]
 
 
-def checkerboard_at(bundles: dict[str, Bundle], step: int) -> tuple[str, dict[str, float]]:
-    """What the page shows at a step (-1: the final generators), in numbers: (the operator compared
-    with, and each other operator's natural-log ratio of power at (pi, pi) to it), from the
-    measure batch recorded at that step (the probe batch in bundles before format 2)."""
-    def corner_share(b: Bundle) -> float:
-        i = len(b.timeline_steps) - 1 if step == -1 else int(np.flatnonzero(b.timeline_steps == step)[0])
-        spectrum = b.spectra[i] if b.spectra is not None else power_spectrum(b.timeline[i])
-        return float(np.log(shares(spectrum)["corner"]))
+def final_spectrum(b: Bundle, stored: Stored | None = None, generator: NumpyGenerator | None = None) -> np.ndarray:
+    """A final generator's power spectrum as Analysis measures it: the stored one where `stored`
+    holds this run, else measured on `final_samples`."""
+    known = stored.runs.get(bundle_key(b)) if stored is not None and stored.dataset == b.config.dataset else None
+    return known.spectrum if known is not None else power_spectrum(final_samples(b, generator=generator))
+
+
+def checkerboard_at(bundles: dict[str, Bundle], step: int,
+                    final: dict[str, np.ndarray] | None = None) -> tuple[str, dict[str, float], int]:
+    """What the page shows at a step, in numbers: the operator compared with, each other
+    operator's natural-log ratio of power at (pi, pi) to it, and how many images per generator
+    that rests on. A recorded step reads the measure batch recorded there (the 16 probe images in
+    bundles before format 2); the final generators (step -1) read `final`, each one's
+    `final_spectrum`, so that the page and Analysis give one number."""
+    def spectrum_of(v: str, b: Bundle) -> tuple[np.ndarray, int]:
+        if step == -1:
+            return final[v], N_SAMPLES
+        i = int(np.flatnonzero(b.timeline_steps == step)[0])
+        return (b.spectra[i], b.config.measure_size) if b.spectra is not None else \
+            (power_spectrum(b.timeline[i]), len(b.timeline[i]))
+    measured = {v: spectrum_of(v, b) for v, b in bundles.items()}
+    corner = {v: float(np.log(shares(s)["corner"])) for v, (s, _) in measured.items()}
     base = baseline_of(bundles)
-    ref = corner_share(bundles[base])
-    return base, {v: corner_share(b) - ref for v, b in bundles.items() if v != base}
+    return (base, {v: c - corner[base] for v, c in corner.items() if v != base},
+            min(n for _, n in measured.values()))
 
 
 def verdict_table(study: Study) -> list[dict]:

@@ -1,7 +1,7 @@
-"""The arithmetic of the two ways to double a feature map, shared by the Keras layer that
-trains fast (ganviz/gan/models.py) and the NumPy viewer (ganviz/view/inference.py).
+"""The arithmetic of doubling a feature map, shared by the operators' specs (builtin.py, which
+the NumPy viewer runs) and the fused Keras layer that trains fast (ganviz/gan/blocks.py).
 
-Both operators are, output phase by output phase, small convolutions of the *input*: output
+The book's two operators are, output phase by output phase, small convolutions of the *input*: output
 pixel f*i + a reads input pixels i + p for a few offsets p, each through one kernel tap. The tap
 tables say which; a phase kernel sums the taps that land on the same input pixel:
   upsample   UpSampling2D(f) then Conv2D(k, same): 3x3 phase kernels for k = 5, f = 2 (2.8x fewer FLOPs)

@@ -17,10 +17,12 @@ from ganviz.measures.study import verdict_table
 if TYPE_CHECKING:
     from ganviz.measures.study import Study
 
-PANELS = (  # (title, [(metric, line style)])
-    ("Discriminator loss", [("d_loss", "solid"), ("d_loss_real", "dot"), ("d_loss_fake", "dash")]),
-    ("Generator loss", [("g_loss", "solid")]),
-    ("Discriminator accuracy", [("d_acc_real", "dot"), ("d_acc_fake", "dash")]),
+PANELS = (  # (title, [(metric, its name in the legend, line style)])
+    ("Discriminator loss", [("d_loss", "D loss, mean", "solid"), ("d_loss_real", "D loss on real", "dot"),
+                            ("d_loss_fake", "D loss on fakes", "dash")]),
+    ("Generator loss", [("g_loss", "G loss", "solid")]),
+    ("Discriminator accuracy", [("d_acc_real", "D accuracy on real", "dot"),
+                                ("d_acc_fake", "D accuracy on fakes", "dash")]),
 )
 
 
@@ -48,7 +50,7 @@ def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 
                         subplot_titles=[title for title, _ in PANELS])
     for row, (_, metrics) in enumerate(PANELS, start=1):
         for variant, history in histories.items():
-            for metric, dash in metrics:
+            for metric, name, dash in metrics:
                 y = smooth(history[metric], smoothing)
                 x = np.arange(1, len(y) + 1)
                 if max_points and len(y) > max_points:
@@ -56,10 +58,12 @@ def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 
                     x, y = x[keep], y[keep]
                 fig.add_trace(go.Scatter(
                     x=x, y=y, mode="lines", line={"color": operators.colour(variant), "dash": dash},
-                    name=f"{variant}: {metric}", legendgroup=variant,
-                    hovertemplate=f"{variant} {metric}<br>step %{{x}}<br>%{{y:.4f}}<extra></extra>"), row=row, col=1)
-    if marker_step is not None:
+                    name=f"{variant}: {name}", legendgroup=variant,
+                    hovertemplate=f"{variant}, {name}<br>step %{{x}}<br>%{{y:.4f}}<extra></extra>"), row=row, col=1)
+    if marker_step is not None:  # the step the replay shows
         fig.add_vline(x=marker_step, line={"color": "#444", "width": 1, "dash": "dot"})
+        fig.add_annotation(x=marker_step, xref="x", y=1, yref="y domain", text=f"replay: step {marker_step}",
+                           showarrow=False, xanchor="right", yanchor="bottom", font={"size": 11, "color": "#444"})
     fig.update_xaxes(title_text="step", row=len(PANELS), col=1)
     fig.update_yaxes(range=[0, 1.05], row=3, col=1)
     fig.update_layout(height=640, margin={"l": 40, "r": 10, "t": 40, "b": 40}, hovermode="x unified",
@@ -67,12 +71,23 @@ def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 
     return fig
 
 
+def shared_bins(values: list[np.ndarray], n: int = 30) -> dict[str, float]:
+    """One set of n bins over every trace's values: overlaid histograms are only comparable bar
+    for bar when their bins are the same (plotly picks each trace's own otherwise)."""
+    finite = np.concatenate([np.asarray(v, float).ravel() for v in values])
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    size = (hi - lo) / n if hi > lo else 1.0
+    return {"start": lo, "end": hi + size / 2, "size": size}
+
+
 def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:
-    """Distribution of nearest-training-image L1 distances per variant."""
+    """Distribution of nearest-training-image L1 distances per variant, on shared bins."""
     fig = go.Figure()
+    bins = shared_bins(list(distances.values()))
     for variant, d in distances.items():
         fig.add_trace(go.Histogram(x=d, name=operators.label(variant), opacity=0.6,
-                                   marker_color=operators.colour(variant), nbinsx=30))
+                                   marker_color=operators.colour(variant), xbins=bins))
     fig.update_layout(barmode="overlay", height=300, margin={"l": 40, "r": 10, "t": 30, "b": 40},
                       xaxis_title="L1 distance to the nearest training image",
                       yaxis_title="samples")
@@ -214,7 +229,7 @@ def forest_figure(rows: list[dict], measure: str = "corner") -> go.Figure:
                                      [float(np.exp(r[k])) for r in chosen for k in ("low", "high")]),
                       xaxis_title=f"(pi, pi) power / {baseline}'s, same seed, 95% interval; 1: no difference",
                       yaxis={"range": [y + 0.6, -0.6], "tickvals": list(ticks), "ticktext": list(ticks.values()),
-                             "showgrid": False, "zeroline": False},
+                             "showgrid": False, "zeroline": False, "automargin": True},
                       margin={"l": 10, "r": 20, "t": 20, "b": 50})
     return fig
 
@@ -278,10 +293,11 @@ def study_figures(study: "Study") -> dict[str, go.Figure]:
 
 
 def copy_figure(distances: dict[str, np.ndarray]) -> go.Figure:
-    """Nearest-training distances: samples of each variant against held-out real images."""
+    """Nearest-training distances: samples of each variant against held-out real images, on shared bins."""
     fig = go.Figure()
+    bins = shared_bins(list(distances.values()))
     for name, d in distances.items():
-        fig.add_trace(go.Histogram(x=d, name=name, opacity=0.55, histnorm="probability", nbinsx=30,
+        fig.add_trace(go.Histogram(x=d, name=name, opacity=0.55, histnorm="probability", xbins=bins,
                                    marker_color=operators.colour(name.split()[0])))
     fig.update_layout(barmode="overlay", height=300, xaxis_title="L1 to nearest training image",
                       yaxis_title="share", margin={"l": 40, "r": 10, "t": 20, "b": 40})

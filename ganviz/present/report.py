@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from ganviz import operators
+from ganviz import data, operators
 from ganviz.config import EARLY_STEPS
 from ganviz.measures.study import Study
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
@@ -27,8 +27,11 @@ def _img(image: np.ndarray, alt: str) -> str:
 
 
 def _figures(figs: list[go.Figure]) -> list[str]:
-    """The figures' divs; plotly.js itself is inlined once, in the head, before any figure calls it."""
-    return [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
+    """The figures' divs; plotly.js itself is inlined once, in the head, before any figure calls it.
+    Each is drawn with plotly's own template (copied: the page may cache the figure): importing
+    Streamlit makes its template the default, whose fixed margins clip the reports' axis labels."""
+    return [go.Figure(f).update_layout(template="plotly").to_html(full_html=False, include_plotlyjs=False)
+            for f in figs]
 
 
 def _bold(markdown: str) -> str:
@@ -49,6 +52,7 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",
               "copying": "Copying"}
     return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2>"
+            f"<p>Trained on {html.escape(data.describe(study.dataset))}.</p>"
             f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
             f"against {html.escape(operators.label(study.baseline))}: mean with its 95% t-interval and an exact "
             "sign-flip p-value. "
@@ -56,7 +60,7 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
             + (f"<h3>{titles['forest']}</h3>{charts['forest']}" if "forest" in charts else "")
             + f"<ul>{verdicts}</ul>"
             + "".join(f"<h3>{titles[k]}</h3>{c}" for k, c in charts.items() if k != "forest")
-            + f"<h3>Every measure</h3><table><tr>{head}</tr>{body}</table>"
+            + f'<h3>Every measure</h3><div class="wide"><table><tr>{head}</tr>{body}</table></div>'
             "<p>Artifacts: Odena et al., Distill 2016; Durall et al., CVPR 2020; Dzanic et al., NeurIPS 2020. "
             "KID: Binkowski et al., ICLR 2018; precision/recall: Kynkaanniemi et al., NeurIPS 2019; "
             "copying: Meehan et al., AISTATS 2020.</p>")
@@ -107,7 +111,7 @@ def build_report(title: str, comparison: Comparison, histories: dict[str, dict[s
 <style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}}
 .row{{display:flex;gap:2em;flex-wrap:wrap}}.col{{flex:1;min-width:300px}}small{{color:#777}}
 img{{max-width:100%;height:auto}}figure{{margin:0}}figcaption{{color:#555;font-size:90%}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
+table{{border-collapse:collapse}}.wide{{overflow-x:auto}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
 <script>{get_plotlyjs()}</script></head>
 <body><h1>{html.escape(title)}</h1>
 <p>ganviz report, {stamp}. Samples use the same latent vectors z (seed {comparison.seed}) in every column.</p>

@@ -2,13 +2,13 @@
 places it; the report and docs say the same things in their own words."""
 from __future__ import annotations
 
-from ganviz import operators
+from ganviz import data, operators
 from ganviz.readable import times
 from ganviz.store.live import Live
 
 TITLE = "Upsampling vs transposed convolution in a GAN"
-SUBTITLE = ("The first GAN of Foster's *Generative Deep Learning* (ch. 4), trained twice with the same discriminator, "
-            "data order and noise: the generators differ only in how they double a feature map.")
+SUBTITLE = ("The first GAN of Foster's *Generative Deep Learning* (ch. 4), trained once per operator with the same "
+            "discriminator, data order and noise: the generators differ only in how they double a feature map.")
 PRECISION_HELP = (
     "float32 is the book's. mixed_bfloat16 computes the layers in bfloat16 and keeps the weights, batch-norm "
     "statistics, dropout masks, losses and optimiser in float32: faster on CPUs that multiply bfloat16 in hardware "
@@ -18,11 +18,12 @@ PRECISION_HELP = (
 COMPARE_STEP_HELP = "Early steps show the fixed probe batch recorded during training: checkerboards are plainest there"
 
 
-def compare_intro(n: int, seed: int, n_train: int | None) -> str:
+def compare_intro(n: int, seed: int, n_train: int | None, dataset: str) -> str:
     nearest = ("Below each sample: its nearest training image by L1, the book's `l1_compare_images` = mean |a - b| "
                f"on the model's [-1, 1] scale, searched exactly over all {n_train:,} training images."
                if n_train is not None else "")
-    return f"**Samples from the same {n} latent vectors z** (seed {seed}), enlarged with nearest neighbour. {nearest}"
+    return (f"**Samples from the same {n} latent vectors z** (seed {seed}), enlarged with nearest neighbour. "
+            f"Trained on {data.describe(dataset)}. {nearest}")
 
 
 def probe_intro(step: int) -> str:
@@ -30,12 +31,13 @@ def probe_intro(step: int) -> str:
             "(recorded while training; no nearest-neighbour search at past steps).")
 
 
-def what_you_see(step: int, base: str, log_ratios: dict[str, float]) -> str:
+def what_you_see(step: int, base: str, log_ratios: dict[str, float], n: int) -> str:
     """One sentence under the grids, computed from the run: how much checkerboard power each
-    operator's images carry at this step, against the first operator's."""
+    operator's images carry at this step, against the first operator's, over n images each."""
     if not log_ratios:  # one operator shown: nothing to compare it with
         return ""
-    when = "In the final generators" if step == -1 else f"At step {step}"
+    when = (f"In the final generators (over {n} samples each, as Analysis measures this seed)" if step == -1
+            else f"At step {step} (over the {n} images recorded for each)")
     (first, r), *rest = log_ratios.items()
     more = "".join(f"; {operators.label(v)}'s, **{times(x)}**" for v, x in rest)
     return (f"{when}, the checkerboard power (at (pi, pi), as a share of all power) of {operators.label(first)}'s "
@@ -52,7 +54,8 @@ CLOSER_CAPTION = ("log10 of this image's power over the mean power of real image
 
 
 def analysis_intro(dataset: str, n_runs: int, seeds: list[int], n_samples: int, classifier: str) -> str:
-    return (f"**Every run on `{dataset}`: {n_runs} generators, seeds {seeds}.** Each operator is compared with "
+    return (f"**Every run on `{dataset}` ({data.describe(dataset)}): {n_runs} generators, seeds {seeds}.** "
+            "Each operator is compared with "
             "UpSampling2D + Conv2D seed by seed (same data order, noise and initial discriminator per seed). Its line "
             "names the early steps where its power at (pi, pi) differs, then the measures of the final generators that "
             "do: a mean paired difference whose 95% t-interval excludes zero. Every measure, with an exact sign-flip "
@@ -109,7 +112,10 @@ def trained_weights(run: str) -> str:
 
 
 def overlap_verdict(high: int, low: int, stride: int) -> str:
-    return "Even: no checkerboard from overlap." if high == low else f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
+    if high == low:
+        return ("Even: no checkerboard from the overlap itself. Learned weights can still differ from phase to "
+                "phase and paint one: Analysis measures what kernel 4 does after training.")
+    return f"Uneven: {high} vs {low} taps, a period-{stride} pattern."
 
 
 def run_timing(metas: dict[str, dict]) -> str:
