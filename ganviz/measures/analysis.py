@@ -111,10 +111,10 @@ def sign_flip_p(diffs: np.ndarray) -> float:
 # name: (label, kind, what a higher value of b than a means). "log" measures are natural log
 # ratios, read as "x times"; "diff" measures are read as differences.
 MEASURES = {
-    "corner": ("power at the checkerboard frequency (pi, pi), log ratio to real", "log",
+    "corner": ("power at the checkerboard frequency (pi, pi), relative to real images", "log",
                "the power of {a} at the checkerboard frequency (pi, pi)"),
-    "lines": ("power on the Nyquist lines, log ratio to real", "log", "the power of {a} on the Nyquist lines"),
-    "high": ("high-frequency power (beyond 3/4 of Nyquist), log ratio to real", "log",
+    "lines": ("power on the Nyquist lines, relative to real images", "log", "the power of {a} on the Nyquist lines"),
+    "high": ("high-frequency power (beyond 3/4 of Nyquist), relative to real images", "log",
              "the high-frequency power of {a}"),
     "kid": ("KID x 1000 (classifier features; 0 = as real)", "diff", "KID"),
     "fd": ("Frechet distance (classifier features)", "diff", "Frechet distance"),

@@ -4,7 +4,7 @@ writes them for a person, the same on the page, in the report, in the docs and o
 from __future__ import annotations
 
 from ganviz import operators
-from ganviz.measures.analysis import MEASURES, Paired
+from ganviz.measures.analysis import MEASURES, Interval, Paired
 from ganviz.measures.study import Study, Verdict, operator_verdicts
 from ganviz.readable import number, times
 
@@ -21,6 +21,14 @@ def size(p: Paired) -> str:
         return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
     signed = lambda x: number(x, sign=True)
     return f"{signed(i.mean)} [{signed(i.low)}, {signed(i.high)}]" if i.n > 1 else signed(i.mean)
+
+
+def level(measure: str, i: Interval) -> str:
+    """One operator's mean over seeds [95% interval], as `size` writes a difference: "x times"
+    real images' for a log measure (its stored natural-log ratio), the number otherwise."""
+    if MEASURES[measure][1] != "log":
+        return str(i)
+    return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else f"{times(i.mean)} (1 seed)"
 
 
 def sentence(p: Paired) -> str:
@@ -90,14 +98,15 @@ def plain(markdown: str) -> str:
 
 def study_table(study: Study) -> list[dict[str, str]]:
     """Rows for a table: one per measure, a column per operator with its mean [95% interval]
-    over seeds, and each operator's paired difference against the baseline."""
+    over seeds, and each operator's paired difference against the baseline, in the headlines'
+    units (a log measure as "x times")."""
     rows = []
     diffs = {(p.measure, p.b): p for p in study.verdicts}
     for m, per in study.table.items():
-        row = {"measure": MEASURES[m][0], **{operators.label(v): str(i) for v, i in per.items()}}
+        row = {"measure": MEASURES[m][0], **{operators.label(v): level(m, i) for v, i in per.items()}}
         for (measure, b), p in diffs.items():
             if measure == m:
                 row[f"{operators.label(b)}, paired (95%)"] = \
-                    f"{p.interval} p={number(p.p, 2)}" if p.interval.n > 1 else str(p.interval)
+                    f"{size(p)} p={number(p.p, 2)}" if p.interval.n > 1 else f"{size(p)} (1 seed)"
         rows.append(row)
     return rows
