@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ganviz import data, operators
-from ganviz.config import MAX_SEED, GANConfig
+from ganviz.config import DRAWN_SEEDS, MAX_SEED, GANConfig
 from ganviz.dashboard.analysis import show_analysis
 from ganviz.dashboard.jobs import Trainings
 from ganviz.dashboard.runs import (bundle_zip, bundles_on, check_spec, default_pair, find_runs, live_dir, run_label,
@@ -194,7 +194,7 @@ with st.sidebar:
         state.pair = ()
     st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
-              on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, MAX_SEED))))
+              on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, DRAWN_SEEDS))))
     state.seed = int(st.session_state.w_seed)
 
     share_panel(share_link(st.context.url, public_query()), mine / "uploads", show_upload)

@@ -20,6 +20,7 @@ BASELINE = BOOK_PAIR[0]
 # far above it is a typo that would run for hours (images are drawn with replacement).
 MAX_BATCH = 1024
 MAX_SEED = 2**31 - 1  # seeds of runs and of z, as the page's inputs take them
+DRAWN_SEEDS = 10_000  # "New samples" draws a seed below this: short enough to read out to a room
 PRECISIONS = ("float32", "mixed_bfloat16")  # Keras dtype policies the models accept
 STRATEGIES = ("default", "mirrored", "multiworker")  # tf.distribute placements (ganviz/gan/distribute.py)
 # what the training loop records per step, per variant
