@@ -96,13 +96,17 @@ def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:
 
 def heatmap(values: np.ndarray, title: str, colorscale: str = "Greys_r", text: bool = False,
             limit: float | None = None) -> go.Figure:
-    """A small matrix as a heatmap (operator explainer), rows top to bottom like an image.
-    `limit`: a colour scale from -limit to +limit, shared by heatmaps that are compared."""
-    scale = {} if limit is None else {"zmin": -limit, "zmax": limit}
-    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False, **scale,
+    """A small matrix as a heatmap (operator explainer), rows top to bottom like an image, in a
+    thin frame (white pixels at its edge stay visible). A signed map ("RdBu") is white at 0 and
+    has a colour bar; `limit`: its scale from -limit to +limit, shared by maps that are compared."""
+    signed = colorscale == "RdBu"
+    scale = {"zmin": -limit, "zmax": limit} if limit is not None else {"zmid": 0} if signed else {}
+    fig = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=signed, colorbar={"thickness": 10}, **scale,
                                text=values if text else None, texttemplate="%{text}" if text else None))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    frame = {"showline": True, "mirror": True, "linecolor": "#999", "showgrid": False, "zeroline": False,
+             "constrain": "domain"}  # the frame hugs the map, not the square plot area
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, **frame)
+    fig.update_xaxes(showticklabels=False, **frame)
     fig.update_layout(title=title, height=260, margin={"l": 5, "r": 5, "t": 35, "b": 5})
     return fig
 

@@ -95,7 +95,8 @@ WHY = ("**UpSampling2D + Conv2D** first repeats each pixel 2x2, so the convoluti
 EVERY_OPERATOR = (
     "**Every operator, before training** (kernel 5, stride 2; the book's initialisation, ICNR for sub-pixel): how many "
     "kernel taps each output pixel receives, and what the first doubling layer paints from a flat input. Only a "
-    "transposed convolution whose kernel the stride does not divide gets uneven tap counts. But an even count is not "
+    "transposed convolution whose kernel the stride does not divide gets uneven tap counts (a binomial blur after it "
+    "mixes the four phases: every pixel gets their weighted mean, 6.25). But an even count is not "
     "a flat picture: Conv2DTranspose with kernel 4 gives each of the four output phases its own 4 of the 16 taps, so "
     "its untrained response alternates more strongly than kernel 5's; only training (or an initialisation like "
     "ICNR, which makes the phases equal) evens it out. Sub-pixel with ICNR, and both upsampling + convolution "
