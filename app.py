@@ -187,6 +187,8 @@ with st.sidebar:
         if st.session_state.get("w_pair_of") != run.name:  # another run: the link's pair where it has it
             st.session_state.w_pair = [v for v in state.pair if v in run.bundles] or default_pair(run.bundles)
             st.session_state.w_pair_of = run.name
+        elif not st.session_state.get("w_pair"):  # cleared: the default pair, shown in the widget too
+            st.session_state.w_pair = default_pair(run.bundles)
         run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), key="w_pair", max_selections=2,
                                                format_func=operators.label))
         state.pair = tuple(run.bundles)

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ganviz import operators
-from ganviz.config import DRAWN_SEEDS, GANConfig
+from ganviz.config import BOOK_PAIR, DRAWN_SEEDS, GANConfig
 from ganviz.dashboard.runs import new_run
 from ganviz.dashboard.state import owner_key, public_id
 from ganviz.gan.training import Trainer
@@ -218,6 +218,10 @@ def test_a_run_of_every_operator_shows_two_side_by_side(tmp_path, monkeypatch):
                                                 "Conv2DTranspose, kernel 4"]
     assert len(_images(app)) == 2
     assert app.query_params["pair"] == "subpixel,transpose4"  # a shared link shows the same two
+    app.multiselect[0].set_value([]).run()
+    _ok(app)
+    assert app.multiselect[0].value == list(BOOK_PAIR) and len(app.subheader) == 2  # cleared: the default pair
+    app.multiselect[0].set_value(["subpixel", "transpose4"]).run()
     linked = AppTest.from_file(APP, default_timeout=180)
     linked.query_params["pair"] = "bilinear,transpose_blur"
     linked.run()
