@@ -106,14 +106,16 @@ def stored_measures() -> dict:
     return load_all_measures(PRETRAINED)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner="Measuring the final generator (256 z, once per run) ...", max_entries=32)
 def cached_final_spectrum(path: str, mtime: float) -> np.ndarray:
     """A final generator's spectrum as Analysis has it: stored beside the shipped runs, else measured once."""
     b = cached_bundle(path, mtime)
-    return final_spectrum(b, stored_measures().get(b.config.dataset), cached_generator(path, mtime))
+    with compute_slots():
+        return final_spectrum(b, stored_measures().get(b.config.dataset), cached_generator(path, mtime))
 
 
-@st.cache_resource(show_spinner="Measuring the generators whose measures are not stored yet (about 1 s each) ...", max_entries=4)
+@st.cache_resource(show_spinner="Measuring the generators whose measures are not stored (about 1 s each) ...",
+                   max_entries=4)
 def cached_study(paths: tuple[str, ...]) -> Study:
     keyed = {p: mtime(Path(p)) for p in paths}
     bundles = [cached_bundle(p, m) for p, m in keyed.items()]
@@ -184,15 +186,17 @@ with st.sidebar:
                              format_func=lambda name: run_label(name, own)) if runs else ""
     run = next((r for r in runs if r.name == state.run), None)
     if run is not None and len(run.bundles) > 2:  # a run of more operators: any two side by side
+        default = default_pair(run.bundles)
         if st.session_state.get("w_pair_of") != run.name:  # another run: the link's pair where it has it
-            st.session_state.w_pair = [v for v in state.pair if v in run.bundles] or default_pair(run.bundles)
+            st.session_state.w_pair = [v for v in state.pair if v in run.bundles] or default
             st.session_state.w_pair_of = run.name
         elif not st.session_state.get("w_pair"):  # cleared: the default pair, shown in the widget too
-            st.session_state.w_pair = default_pair(run.bundles)
+            st.session_state.w_pair = default
         run = side_by_side(run, st.multiselect("Side by side", list(run.bundles), key="w_pair", max_selections=2,
                                                format_func=operators.label))
-        state.pair = tuple(run.bundles)
-    else:
+        state.pair = () if list(run.bundles) == default else tuple(run.bundles)  # the default needs no word
+    else:  # Streamlit forgets an undrawn widget's value: the next run of many operators starts afresh
+        st.session_state.pop("w_pair_of", None)
         state.pair = ()
     st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed")
     st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
@@ -248,9 +252,9 @@ def show_compare() -> None:
                   caption="rows: samples / their nearest training images")
         col.caption("L1 distance of each sample to its nearest training image, in the grid's places:")
         col.dataframe(grid_table(comp.distances[variant], COLS), hide_index=True)
-    final = {v: cached_final_spectrum(p, m) for v, p, m in bundle_key}
-    if sentence := texts.what_you_see(-1, *checkerboard_at(bundles, -1, final)):
-        st.markdown(sentence)
+    if len(bundles) > 1:  # a sentence compares operators
+        final = {v: cached_final_spectrum(p, m) for v, p, m in bundle_key}
+        st.markdown(texts.what_you_see(-1, *checkerboard_at(bundles, -1, final)))
     look_closer(comp.samples, "sample")
     if images is not None:
         st.markdown(texts.histogram_intro(N_HIST))
@@ -319,7 +323,8 @@ if run is not None:
         st.download_button("Export report (.html)", lambda: run_report(
             f"ganviz: {run.name}", bundles, cached_compare(bundle_key, config.dataset, state.seed, N_SHOWN),
             training_set(config.dataset)[0],
-            [f"data set {config.dataset}: {data.describe(config.dataset)}", f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
+            [f"data set {config.dataset}: {data.describe(config.dataset)}",
+             f"{config.steps} steps, batch {config.batch_size}, {config.precision}"],
             study if isinstance(study := study_for(config.dataset), Study) else None),
             f"ganviz-{run.name.replace('/', '-')}.html", "text/html", on_click="ignore")
 

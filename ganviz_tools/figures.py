@@ -108,7 +108,7 @@ def results_tables(bundles: list[Bundle], out: Path | None = None, n: int = N_SA
         seeds = sorted({b.config.seed for b in group})
         variants = [v for v in operators.names() if any(b.variant == v for b in group)]
         others = [v for v in variants if v != BASELINE]
-        paired_cols = [f"{v} - {BASELINE}, paired (95%), sign-flip p" for v in others]
+        paired_cols = [f"{v} vs {BASELINE}, paired (95%), sign-flip p" for v in others]
         lines += [f"### {spec} ({len(group)} generators, seeds {seeds})", "",
                   "| measure | " + " | ".join([*(operators.label(v) for v in variants), *paired_cols]) + " |",
                   "|---" * (1 + len(variants) + len(others)) + "|"]

@@ -301,6 +301,6 @@ def test_the_sentence_under_the_final_samples_gives_analysis_number(tmp_path, mo
         base, ratios, n = checkerboard_at(seed0, -1, final)
         assert (base, n) == ("upsample", 256)
         assert ratios["transpose"] == pytest.approx(corner["transpose"] - corner["upsample"], abs=1e-9)
-    assert "over 256 samples each" in what_you_see(-1, base, ratios, n)
+    assert "over the same 256 z for every run" in what_you_see(-1, base, ratios, n)
     step = int(seed0["upsample"].timeline_steps[1])
     assert checkerboard_at(seed0, step)[2] == 8  # the run's measure batch (measure_size=8)

@@ -221,6 +221,7 @@ def test_a_run_of_every_operator_shows_two_side_by_side(tmp_path, monkeypatch):
     app.multiselect[0].set_value([]).run()
     _ok(app)
     assert app.multiselect[0].value == list(BOOK_PAIR) and len(app.subheader) == 2  # cleared: the default pair
+    assert "pair" not in app.query_params  # the default pair needs no word in a link
     app.multiselect[0].set_value(["subpixel", "transpose4"]).run()
     linked = AppTest.from_file(APP, default_timeout=180)
     linked.query_params["pair"] = "bilinear,transpose_blur"

@@ -45,7 +45,7 @@ def test_view_state_round_trip_and_validation():
     back, problems = ViewState.from_query(s.to_query(), ["a", "b"])
     assert back == s and problems == [] and s.to_query()["pair"] == "subpixel,transpose4"
     assert "pair" not in ViewState(run="a").to_query()  # the run's default pair: nothing to say
-    for pair in ("subpixel,nope", "upsample,transpose,subpixel", ""):
+    for pair in ("subpixel,nope", "upsample,transpose,subpixel", "upsample,upsample", ""):
         other, problems = ViewState.from_query({"pair": pair}, ["a"])
         assert other.pair == () and len(problems) == 1 and "accepted: upsample, transpose" in problems[0]
     bad, problems = ViewState.from_query({"seed": "x", "smooth": "2", "view": "Zzz", "run": "c"}, ["a"])
@@ -281,7 +281,7 @@ def test_the_forest_axis_follows_the_means_not_a_two_seed_interval():
 def test_overlaid_histograms_share_one_set_of_bins():
     """Bars of overlaid histograms compare only on the same bins: a narrow spread and a wide one
     get the bins of both, and every value falls in one of them."""
-    from ganviz.present.charts import copy_figure, distance_histogram
+    from ganviz.present.charts import copy_figure, distance_histogram, shared_bins
     narrow, wide = np.linspace(0.10, 0.12, 50), np.linspace(0.05, 0.40, 50)
     for fig in (distance_histogram({"upsample": narrow, "transpose": wide}),
                 copy_figure({"upsample seed 0": narrow, "held-out real": wide})):
@@ -289,6 +289,11 @@ def test_overlaid_histograms_share_one_set_of_bins():
         assert len(bins) == 1
         start, end, size = bins.pop()
         assert start <= 0.05 and end > 0.40 and size == pytest.approx(0.35 / 30)
+        assert start + 30 * size == pytest.approx(end)  # 30 bins, the largest value in the last, none beyond
+    one = shared_bins([np.full(5, 0.12)])
+    assert one["start"] == 0.12 and 0 < one["size"] < 0.1  # one value: a narrow bar, not the whole axis
+    assert shared_bins([]) == shared_bins([np.array([np.nan])]) == {"start": 0.0, "end": pytest.approx(1.0),
+                                                                    "size": pytest.approx(1 / 30)}
 
 
 def test_distances_sit_in_their_samples_grid_places():

@@ -56,6 +56,14 @@ def test_bilinear_upsampling_is_keras(shape):
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     ref = keras.layers.UpSampling2D(2, interpolation="bilinear")(x).numpy()
     np.testing.assert_allclose(bilinear_upsample(x), ref, atol=1e-6)
+    plain = x  # the same arithmetic from an edge-padded copy, axis by axis: the same bits
+    for axis in (1, 2):
+        e, n = np.moveaxis(np.pad(plain, [(1, 1) if a == axis else (0, 0) for a in range(4)], mode="edge"), axis, 0), \
+            plain.shape[axis]
+        own = 0.75 * e[1:n + 1]
+        halves = (own + 0.25 * e[:n], own + 0.25 * e[2:])  # even outputs lean on the previous pixel, odd on the next
+        plain = np.moveaxis(np.stack(halves, axis=1).reshape(2 * n, *e.shape[1:]), 0, axis)
+    np.testing.assert_array_equal(bilinear_upsample(x), plain)
 
 
 def test_icnr_starts_the_sub_pixel_generator_without_a_checkerboard():

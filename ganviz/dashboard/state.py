@@ -85,11 +85,11 @@ class ViewState:
                                     f"using {getattr(state, key)}")
         if "pair" in params:
             pair = tuple(params["pair"].split(","))
-            if 1 <= len(pair) <= 2 and all(v in operators.names() for v in pair):
+            if 1 <= len(set(pair)) == len(pair) <= 2 and all(v in operators.names() for v in pair):
                 state.pair = pair
             else:
-                problems.append(f"pair {params['pair']!r} is not one or two operators, comma-separated; accepted: "
-                                f"{', '.join(operators.names())}")
+                problems.append(f"pair {params['pair']!r} is not one or two different operators, comma-separated; "
+                                f"accepted: {', '.join(operators.names())}")
         if "view" in params:
             if params["view"] in VIEWS:
                 state.view = params["view"]

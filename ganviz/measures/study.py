@@ -111,13 +111,14 @@ class _Context:
 @functools.cache
 def measure_code() -> str:
     """A hash of everything that makes a run's measures: the code that samples and measures it
-    (the viewer and the operators, the measures, the spectra, the search, the noise, `_Context`)
+    (the viewer and the operators, the measures, the spectra, the search, the noise, `_Context`,
+    `final_samples`)
     and the classifiers' weights. Stored measures are used only where it is unchanged."""
     from ganviz import noise
     from ganviz.view import inference, neighbours
     files = [Path(m.__file__) for m in (analysis, quality, spectrum_module, noise, inference, neighbours)]
     files += sorted(Path(operators.__file__).parent.glob("*.py")) + sorted(quality.CLASSIFIERS.glob("*"))
-    digest = hashlib.sha256(inspect.getsource(_Context).encode())
+    digest = hashlib.sha256((inspect.getsource(_Context) + inspect.getsource(final_samples)).encode())
     for path in files:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -269,11 +270,11 @@ def checkerboard_at(bundles: dict[str, Bundle], step: int,
     """What the page shows at a step, in numbers: the operator compared with, each other
     operator's natural-log ratio of power at (pi, pi) to it, and how many images per generator
     that rests on. A recorded step reads the measure batch recorded there (the 16 probe images in
-    bundles before format 2); the final generators (step -1) read `final`, each one's
-    `final_spectrum`, so that the page and Analysis give one number."""
+    bundles before format 2); the final generators (step -1) read each one's `final_spectrum`
+    (given in `final`, else measured), so that the page and Analysis give one number."""
     def spectrum_of(v: str, b: Bundle) -> tuple[np.ndarray, int]:
         if step == -1:
-            return final[v], N_SAMPLES
+            return (final[v] if final is not None else final_spectrum(b)), N_SAMPLES
         i = int(np.flatnonzero(b.timeline_steps == step)[0])
         return (b.spectra[i], b.config.measure_size) if b.spectra is not None else \
             (power_spectrum(b.timeline[i]), len(b.timeline[i]))

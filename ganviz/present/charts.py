@@ -74,11 +74,11 @@ def loss_figure(histories: dict[str, dict[str, np.ndarray]], smoothing: float = 
 def shared_bins(values: list[np.ndarray], n: int = 30) -> dict[str, float]:
     """One set of n bins over every trace's values: overlaid histograms are only comparable bar
     for bar when their bins are the same (plotly picks each trace's own otherwise)."""
-    finite = np.concatenate([np.asarray(v, float).ravel() for v in values])
+    finite = np.concatenate([np.ravel(np.asarray(v, float)) for v in values]) if values else np.zeros(0)
     finite = finite[np.isfinite(finite)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    size = (hi - lo) / n if hi > lo else 1.0
-    return {"start": lo, "end": hi + size / 2, "size": size}
+    size = (hi - lo) / n * (1 + 1e-9) if hi > lo else max(abs(lo), 1.0) / n  # the top value inside the last bin
+    return {"start": lo, "end": lo + n * size, "size": size}
 
 
 def distance_histogram(distances: dict[str, np.ndarray]) -> go.Figure:

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from ganviz import data, operators
+from ganviz import operators
 from ganviz.config import EARLY_STEPS
 from ganviz.measures.study import Study
 from ganviz.present.charts import distance_histogram, loss_figure, study_figures
@@ -52,7 +52,6 @@ def _study_html(study: Study, charts: dict[str, str]) -> str:
               "profiles": "Radial power, generated over real", "corner_over_training": "The checkerboard over training",
               "copying": "Copying"}
     return (f"<h2>Analysis over seeds: {html.escape(study.dataset)}</h2>"
-            f"<p>Trained on {html.escape(data.describe(study.dataset))}.</p>"
             f"<p>{len(study.runs)} generators, seeds {seeds}. Each verdict is the paired per-seed difference "
             f"against {html.escape(operators.label(study.baseline))}: mean with its 95% t-interval and an exact "
             "sign-flip p-value. "

@@ -36,7 +36,8 @@ def what_you_see(step: int, base: str, log_ratios: dict[str, float], n: int) -> 
     operator's images carry at this step, against the first operator's, over n images each."""
     if not log_ratios:  # one operator shown: nothing to compare it with
         return ""
-    when = (f"In the final generators (over {n} samples each, as Analysis measures this seed)" if step == -1
+    when = (f"In the final generators (over the same {n} z for every run, as Analysis measures them; not the "
+            "samples shown)" if step == -1
             else f"At step {step} (over the {n} images recorded for each)")
     (first, r), *rest = log_ratios.items()
     more = "".join(f"; {operators.label(v)}'s, **{times(x)}**" for v, x in rest)

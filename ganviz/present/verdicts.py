@@ -14,11 +14,16 @@ def short_name(measure: str) -> str:
     return MEASURES[measure][0].split(",")[0].split(" (")[0]
 
 
+def _ratios(i: Interval) -> str:
+    """A natural-log interval read as "x times": the mean and, over several seeds, its interval."""
+    return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
+
+
 def size(p: Paired) -> str:
     """The mean difference (a ratio for log measures) and, over several seeds, its interval."""
-    i, log = p.interval, MEASURES[p.measure][1] == "log"
-    if log:
-        return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else times(i.mean)
+    i = p.interval
+    if MEASURES[p.measure][1] == "log":
+        return _ratios(i)
     signed = lambda x: number(x, sign=True)
     return f"{signed(i.mean)} [{signed(i.low)}, {signed(i.high)}]" if i.n > 1 else signed(i.mean)
 
@@ -28,7 +33,7 @@ def level(measure: str, i: Interval) -> str:
     real images' for a log measure (its stored natural-log ratio), the number otherwise."""
     if MEASURES[measure][1] != "log":
         return str(i)
-    return f"{times(i.mean)} [{times(i.low)}, {times(i.high)}]" if i.n > 1 else f"{times(i.mean)} (1 seed)"
+    return _ratios(i) if i.n > 1 else f"{_ratios(i)} (1 seed)"
 
 
 def sentence(p: Paired) -> str:
