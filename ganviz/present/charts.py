@@ -144,13 +144,18 @@ def ratio_map_figure(maps: dict[str, np.ndarray]) -> go.Figure:
 
 
 def profile_figure(profiles: dict[str, np.ndarray]) -> go.Figure:
-    """Radial power of each variant's samples over that of real images (1 = as real)."""
+    """Radial power of each operator's samples over that of real images (1 = as real), by
+    operator name; ticks at powers of 2, so a doubling reads as one step."""
     fig = go.Figure()
-    for name, p in profiles.items():
-        fig.add_trace(go.Scatter(x=np.arange(1, len(p)), y=p[1:], name=name, mode="lines+markers",
-                                 line={"color": operators.colour(name.split()[0])}, marker={"size": 4}))
-    fig.add_hline(y=1, line_dash="dot", line_color="#888", annotation_text="real")
-    fig.update_layout(height=300, yaxis_type="log", yaxis_title="power, generated / real",
+    for variant, p in profiles.items():
+        fig.add_trace(go.Scatter(x=np.arange(1, len(p)), y=p[1:], name=operators.label(variant), mode="lines+markers",
+                                 line={"color": operators.colour(variant)}, marker={"size": 4}))
+    fig.add_hline(y=1, line_dash="dot", line_color="#888")
+    # a log axis places annotations by log10(y): 0 is the line at 1
+    fig.add_annotation(x=0, xref="x domain", y=0, yref="y", text="real", showarrow=False, xanchor="left",
+                       yanchor="bottom", font={"color": "#666"})
+    fig.update_layout(height=300, yaxis={"type": "log", "dtick": float(np.log10(2)), "tickformat": ".3~g"},
+                      yaxis_title="power, generated / real",
                       xaxis_title="spatial frequency (FFT bins from the centre; 14 = period 2)",
                       margin={"l": 40, "r": 10, "t": 20, "b": 40})
     return fig
@@ -281,7 +286,7 @@ def study_figures(study: "Study") -> dict[str, go.Figure]:
     figures = {
         "forest": forest_figure(verdict_table(study)),
         "ratio_maps": ratio_map_figure(ratio_maps(study)),
-        "profiles": profile_figure({f"{v} / real": radial_profile(s) / real_profile for v, (_, s) in spectra.items()}),
+        "profiles": profile_figure({v: radial_profile(s) / real_profile for v, (_, s) in spectra.items()}),
         "corner_over_training": over_training_figure(
             [(r.variant, r.seed, r.timeline_steps, np.exp(r.timeline_corner)) for r in study.runs],
             "power at (pi, pi), generated / real", reference=1.0),
