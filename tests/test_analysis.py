@@ -212,7 +212,7 @@ def test_study_over_seeds(tmp_path):
     text = results_tables(bundles, n=32)
     header = next(line for line in text.splitlines() if line.startswith("| measure"))
     assert header.split(" | ")[1:4] == ["UpSampling2D + Conv2D", "Conv2DTranspose", "Conv2DTranspose, kernel 4"]
-    assert "transpose - upsample, paired" in header and "transpose4 - upsample, paired" in header
+    assert "transpose vs upsample, paired" in header and "transpose4 vs upsample, paired" in header
     rows = [line for line in text.splitlines() if line.startswith("| power at the checkerboard")]
     assert len(rows) == 1 and rows[0].count(" | ") == 5  # 3 variants, 2 paired columns
     assert f"- {one_seed}" in text.splitlines() and f"- {headline}" in text.splitlines()
