@@ -198,8 +198,10 @@ with st.sidebar:
     else:  # Streamlit forgets an undrawn widget's value: the next run of many operators starts afresh
         st.session_state.pop("w_pair_of", None)
         state.pair = ()
-    st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed")
-    st.button("New samples", help="Draw a fresh batch of z, the same for every generator",
+    probe_shown = state.view == "Compare" and st.session_state.get("w_cstep") not in (None, -1)  # fixed z
+    st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed", disabled=probe_shown,
+                    help=texts.PROBE_SEED if probe_shown else None)
+    st.button("New samples", help=texts.PROBE_SEED if probe_shown else texts.NEW_SAMPLES, disabled=probe_shown,
               on_click=lambda: st.session_state.update(w_seed=int(np.random.default_rng().integers(0, DRAWN_SEEDS))))
     state.seed = int(st.session_state.w_seed)
 

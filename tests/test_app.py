@@ -60,10 +60,12 @@ def test_compare_shows_both_generators_and_nearest_images(app, pretrained):
     from ganviz.store.bundle import load_bundle
     early = compare_steps(load_bundle(pretrained / "doodles-camel-s0" / "upsample").timeline_steps)[0]
     assert app.segmented_control(key="w_cstep").value == -1  # the final generators first
+    assert not _number(app, "Sample seed (latent z)").disabled
     app.segmented_control(key="w_cstep").set_value(early).run()  # an early step: the probe batch as recorded
     _ok(app)
     assert f"probe batch of z at step {early}" in app.markdown[0].value and len(_images(app)) == 2
     assert app.query_params["step"] == str(early)
+    assert _number(app, "Sample seed (latent z)").disabled and _button(app, "New samples").disabled  # z are fixed
     app.toggle[0].set_value(True).run()  # look closer: both images large, with their own ratio maps
     _ok(app)
     assert len(_images(app)) == 4 and len(app.get("plotly_chart")) == 1

@@ -26,6 +26,10 @@ def compare_intro(n: int, seed: int, n_train: int | None, dataset: str) -> str:
             f"Trained on {data.describe(dataset)}. {nearest}")
 
 
+NEW_SAMPLES = "Draw a fresh batch of z, the same for every generator"
+PROBE_SEED = "At a recorded step the page shows the run's fixed probe batch of z: pick 'final' to draw new samples."
+
+
 def probe_intro(step: int) -> str:
     return (f"**The run's fixed probe batch of z at step {step}** of training, the same z for both generators "
             "(recorded while training; no nearest-neighbour search at past steps).")
