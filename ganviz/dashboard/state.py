@@ -1,8 +1,9 @@
 """What a shared link restores, and what it must not carry.
 
-The view (run, the operators side by side, sample seed, replay step, section, smoothing) lives in the URL, so a copied
-address bar restores it. Control of a browser's runs (pause, stop, train, upload) belongs to its
-owner key, which lives in a cookie, never in the URL: a shared link shows, it does not steer.
+The view (run, the operators side by side, sample seed, replay step, section, smoothing) lives
+in the URL, so a copied address bar restores it. Control of a browser's runs (pause, stop, train,
+upload) belongs to its owner key, which lives in a cookie, never in the URL: a shared link shows,
+it does not steer.
 Runs are stored under the key's public id (a hash), so the folder names reveal no key.
 """
 from __future__ import annotations
