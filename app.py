@@ -198,7 +198,8 @@ with st.sidebar:
     else:  # Streamlit forgets an undrawn widget's value: the next run of many operators starts afresh
         st.session_state.pop("w_pair_of", None)
         state.pair = ()
-    probe_shown = state.view == "Compare" and st.session_state.get("w_cstep") not in (None, -1)  # fixed z
+    # Compare at a recorded step shows fixed z; the step is its widget's, or before that widget is drawn the link's
+    probe_shown = state.view == "Compare" and st.session_state.get("w_cstep", state.step) not in (None, -1)
     st.number_input("Sample seed (latent z)", 0, MAX_SEED, key="w_seed", disabled=probe_shown,
                     help=texts.PROBE_SEED if probe_shown else None)
     st.button("New samples", help=texts.PROBE_SEED if probe_shown else texts.NEW_SAMPLES, disabled=probe_shown,

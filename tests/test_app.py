@@ -66,6 +66,11 @@ def test_compare_shows_both_generators_and_nearest_images(app, pretrained):
     assert f"probe batch of z at step {early}" in app.markdown[0].value and len(_images(app)) == 2
     assert app.query_params["step"] == str(early)
     assert _number(app, "Sample seed (latent z)").disabled and _button(app, "New samples").disabled  # z are fixed
+    linked = AppTest.from_file(APP, default_timeout=120)
+    linked.query_params["step"] = str(early)
+    linked.run()  # a link to a recorded step: fixed z from the first draw
+    _ok(linked)
+    assert _number(linked, "Sample seed (latent z)").disabled
     app.toggle[0].set_value(True).run()  # look closer: both images large, with their own ratio maps
     _ok(app)
     assert len(_images(app)) == 4 and len(app.get("plotly_chart")) == 1
